@@ -1,0 +1,167 @@
+"""What applying each built-in envelope type does to this node's database.
+
+Handlers run inside the savepoint that also records the envelope as seen, so an envelope is
+applied exactly once or not at all. They return the outcome to record and raise EnvelopeError
+to refuse the envelope.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from federation import bodies, pledges
+from federation.envelope import EnvelopeError, Parsed, now
+from federation.keys import fingerprint, node_id_for
+from federation.models import Peer, PeerKey, PeerRole, Relation, RemoteListing
+from federation.registry import APPLIED, ApplyContext, register
+from federation.wake import pull_after_commit
+
+RETENTION_TTL = timedelta(days=90)
+SUPERSEDED = "ignored: a later envelope already changed this listing"
+
+
+# --- needs and surpluses ----------------------------------------------------------------
+
+LISTINGS = "remote_listings"
+
+
+def prefetch_listings(db: Session, batch: dict[str, Any], items: list[tuple[Parsed, Any]]) -> None:
+    """Load the remote listings a batch of need and surplus envelopes will touch."""
+    wanted = {(parsed.sender, body.listing_id) for parsed, body in items}
+    cache: dict[tuple[str, uuid.UUID], RemoteListing | None] = dict.fromkeys(wanted)
+    senders = sorted({sender for sender, _ in wanted})
+    ids = sorted({listing_id for _, listing_id in wanted})
+    for start in range(0, len(ids), 500):
+        # Both key columns, so the primary key index answers it.
+        rows = db.scalars(select(RemoteListing).where(
+            RemoteListing.node_id.in_(senders), RemoteListing.listing_id.in_(ids[start:start + 500])
+        ))
+        for row in rows:
+            if (row.node_id, row.listing_id) in cache:
+                cache[(row.node_id, row.listing_id)] = row
+    batch[LISTINGS] = cache
+
+
+def _listing(ctx: ApplyContext, listing_id: uuid.UUID) -> RemoteListing | None:
+    key = (ctx.envelope.sender, listing_id)
+    cache = ctx.batch.get(LISTINGS)
+    if cache is not None and key in cache:
+        found: RemoteListing | None = cache[key]
+        return found
+    return ctx.db.get(RemoteListing, key)
+
+
+def _remember(ctx: ApplyContext, row: RemoteListing) -> None:
+    cache = ctx.batch.get(LISTINGS)
+    if cache is not None:
+        cache[(row.node_id, row.listing_id)] = row
+
+
+def apply_listing(ctx: ApplyContext, body: bodies.ListingBody) -> str:
+    """Create or replace the sender's listing, unless a later envelope already changed it."""
+    kind = ctx.envelope.type.split(".")[0]
+    row = _listing(ctx, body.listing_id)
+    if row is not None and row.version_seq >= ctx.envelope.seq:
+        return SUPERSEDED
+    if row is None:
+        row = RemoteListing(node_id=ctx.envelope.sender, listing_id=body.listing_id)
+        ctx.db.add(row)
+        _remember(ctx, row)
+    row.kind = kind
+    row.category, row.title, row.description = body.category, body.title, body.description
+    row.quantity, row.unit, row.urgency = body.quantity, body.unit, body.urgency
+    row.h3_cell, row.handle, row.status = body.h3_cell, body.handle, body.status
+    row.available_from, row.available_until = body.available_from, body.available_until
+    row.expires_at = body.expires
+    row.version_seq = ctx.envelope.seq
+    row.updated_at = now()
+    return APPLIED
+
+
+def apply_listing_closed(ctx: ApplyContext, body: bodies.ListingClosed) -> str:
+    """Close the sender's listing; if it never arrived, keep a tombstone so it never opens."""
+    row = _listing(ctx, body.listing_id)
+    if row is not None and row.version_seq >= ctx.envelope.seq:
+        return SUPERSEDED
+    if row is None:
+        # Catch-up can bring the close before the publication; the tombstone's seq wins.
+        row = RemoteListing(
+            node_id=ctx.envelope.sender, listing_id=body.listing_id,
+            kind=ctx.envelope.type.split(".")[0], category="", title="", description="",
+            quantity=0.0, unit="", urgency="routine", h3_cell="", handle="",
+        )
+        ctx.db.add(row)
+        _remember(ctx, row)
+    row.status = body.status
+    row.version_seq = ctx.envelope.seq
+    row.updated_at = now()
+    return APPLIED
+
+
+# --- nodes ------------------------------------------------------------------------------
+
+def apply_key_rotated(ctx: ApplyContext, body: bodies.KeyRotated) -> str:
+    """Learn the sender's new key; its old key verifies until the stated time."""
+    if body.old_key != ctx.verified_key:
+        raise EnvelopeError("invalid-body", "old_key is not the key this envelope is signed with")
+    sender = ctx.envelope.sender
+    keys = {k.public_key: k for k in ctx.db.scalars(select(PeerKey).where(PeerKey.peer_id == sender))}
+    old = keys[body.old_key]
+    if old.valid_until is None or body.old_valid_until < old.valid_until:
+        old.valid_until = body.old_valid_until
+    if body.new_key not in keys:
+        ctx.db.add(PeerKey(peer_id=sender, public_key=body.new_key, valid_until=None))
+    return APPLIED
+
+
+def apply_peer_introduced(ctx: ApplyContext, body: bodies.PeerIntroduced) -> str:
+    """Record a node a known federation vouches for, with its keys, the first time only.
+
+    Trust follows the federation graph: a node believes the federations it knows (directly or
+    through an introduction) about the nodes they add. A node id is derived from the node's
+    first key, so an introduction cannot take over a known id; and once a node is known its
+    keys change only through its own signed `node.key_rotated`, never through introductions.
+    """
+    introducer = ctx.db.get(Peer, ctx.envelope.sender)
+    if introducer is None or introducer.role != PeerRole.FEDERATION:
+        return "ignored: only federations introduce nodes"
+    if body.node == ctx.local_id:
+        return "ignored: this node itself"
+    keys = [k.key for k in body.keys]
+    if not any(node_id_for(key) == body.node for key in keys):
+        raise EnvelopeError("invalid-body", "node is not derived from any of the keys given")
+    if ctx.db.get(Peer, body.node) is not None:
+        return "ignored: already known"
+    ctx.db.add(Peer(
+        id=body.node, relation=Relation.INTRODUCED, fingerprint=fingerprint(keys[0]), name=body.name,
+        url=body.url, role=PeerRole(body.role), member_of=list(body.member_of),
+        introduced_by=ctx.envelope.sender,
+    ))
+    ctx.db.flush()
+    for item in body.keys:
+        ctx.db.add(PeerKey(peer_id=body.node, public_key=item.key, valid_until=item.valid_until))
+    # What it sent before we knew it was refused: fetch it from a feed.
+    pull_after_commit(ctx.db, ctx.app, [body.node])
+    return APPLIED
+
+
+def _register_builtin() -> None:
+    for kind in ("need", "surplus"):
+        for verb, model, handler in (("published", bodies.ListingBody, apply_listing),
+                                     ("updated", bodies.ListingBody, apply_listing),
+                                     ("withdrawn", bodies.ListingClosed, apply_listing_closed)):
+            register(f"{kind}.{verb}", model, handler, prefetch=prefetch_listings)
+    register("pledge.offered", bodies.PledgeOffered, pledges.apply_offered)
+    register("pledge.accepted", bodies.PledgeAccepted, pledges.apply_accepted)
+    register("pledge.declined", bodies.PledgeDeclined, pledges.apply_declined)
+    # Key changes jump the queue so envelopes signed with the new key never arrive first.
+    register("node.key_rotated", bodies.KeyRotated, apply_key_rotated, priority=1)
+    register("peer.introduced", bodies.PeerIntroduced, apply_peer_introduced)
+
+
+_register_builtin()

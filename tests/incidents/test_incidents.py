@@ -1,0 +1,126 @@
+"""Declaring, ratifying, lapsing and closing incidents; their news in the priority lane."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from federation import incidents
+from federation.envelope import now
+from federation.incidents import Incident
+from federation.models import Envelope
+from node.db import session_scope
+from node.errors import InvalidState, NotFound, ValidationFailed
+from tests.federation.network import Network, member
+from tests.incidents.helpers import AREA, CELL, OUTSIDE, declare, passed_decision, region
+from tests.node.factories import need
+
+
+def stored(app: object, incident_id: str) -> Incident | None:
+    with session_scope(app) as db:  # type: ignore[arg-type]
+        row = db.get(Incident, uuid.UUID(incident_id))
+        if row is not None:
+            db.expunge(row)
+        return row
+
+
+def test_a_council_declaration_reaches_every_member(network: Network) -> None:
+    fed, a, b = region(network)
+    declared = declare(fed, decision=passed_decision(fed))
+    assert declared["state"] == "live" and declared["authority"] == "council"
+    network.pump()
+    for app in (a, b):
+        row = stored(app, declared["id"])
+        assert row is not None and incidents.is_live(row) and row.cells == [AREA]
+    with session_scope(fed) as db:
+        kinds = {row.type: row.priority for row in db.scalars(select(Envelope))}
+    assert kinds["incident.declared"] == 1
+
+
+def test_an_area_outside_the_federations_is_refused_with_its_reason(network: Network) -> None:
+    fed, _, _ = region(network)
+    with pytest.raises(ValidationFailed) as caught:
+        declare(fed, cells=[AREA, OUTSIDE], emergency=True)
+    reasons = [(e.field, e.reason) for e in caught.value.errors]
+    assert reasons == [("cells.1", "outside the federation's area")]
+    with pytest.raises(ValidationFailed) as caught:
+        declare(fed, cells=["not-a-cell"], emergency=True)
+    assert caught.value.errors[0].reason == "not a valid H3 cell"
+    with session_scope(fed) as db:
+        assert db.scalars(select(Incident)).first() is None
+
+
+def test_a_neighbourhood_node_or_a_federation_without_an_area_cannot_declare(network: Network) -> None:
+    region(network)
+    bare = network.node("bare", role="federation")
+    with pytest.raises(ValidationFailed, match="no area set"):
+        declare(bare, emergency=True)
+    from node.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        declare(network.nodes["a"], emergency=True)
+
+
+def test_a_declaration_needs_a_passed_decision_or_the_emergency_rule(network: Network) -> None:
+    fed, _, _ = region(network)
+    with pytest.raises(ValidationFailed, match="council decision or under the emergency rule"):
+        declare(fed)
+    with pytest.raises(InvalidState, match="not passed"):
+        declare(fed, decision=passed_decision(fed, outcome="rejected"))
+    with pytest.raises(NotFound):
+        declare(fed, decision=str(uuid.uuid4()))
+    with pytest.raises(ValidationFailed):
+        declare(fed, emergency=True, ends=now() - timedelta(days=1))
+
+
+def test_an_emergency_declaration_lapses_unless_ratified(network: Network) -> None:
+    fed, a, _ = region(network)
+    declared = declare(fed, emergency=True)
+    assert declared["state"] == "provisional"
+    network.pump()
+    row = stored(a, declared["id"])
+    assert row is not None and row.ratify_by is not None
+    assert incidents.is_live(row)
+    assert not incidents.is_live(row, row.ratify_by + timedelta(seconds=1))
+    assert incidents.state(row, row.ratify_by + timedelta(seconds=1)) == "lapsed"
+
+    with fed.app_context(), session_scope(fed) as db:
+        incidents.ratify(db, fed, uuid.UUID(declared["id"]), passed_decision(fed))
+    network.pump()
+    row = stored(a, declared["id"])
+    assert row is not None and row.authority == "council" and row.ratify_by is None
+    assert incidents.is_live(row, now() + timedelta(days=1))
+
+
+def test_closing_is_a_decision_and_reaches_members(network: Network) -> None:
+    fed, a, _ = region(network)
+    declared = declare(fed, emergency=True)
+    incident_id = uuid.UUID(declared["id"])
+    with fed.app_context(), session_scope(fed) as db, pytest.raises(InvalidState):
+        incidents.close(db, fed, incident_id, passed_decision(fed, outcome="no_quorum"))
+    with fed.app_context(), session_scope(fed) as db:
+        incidents.close(db, fed, incident_id, passed_decision(fed), reason="water receded")
+    network.pump()
+    row = stored(a, declared["id"])
+    assert row is not None and incidents.state(row) == "closed" and row.close_reason == "water receded"
+
+
+def test_news_inside_a_live_incident_travels_in_the_priority_lane_at_every_hop(network: Network) -> None:
+    fed, a, b = region(network)
+    poster = member(a, "ann")
+    before = poster.post("/needs", json=need(title="Before", h3_cell=CELL)).get_json()
+    declare(fed, decision=passed_decision(fed))
+    network.pump()
+    during = poster.post("/needs", json=need(title="During", h3_cell=CELL)).get_json()
+    network.pump()
+
+    def lanes(app: object) -> dict[str, int]:
+        with session_scope(app) as db:  # type: ignore[arg-type]
+            rows = db.scalars(select(Envelope).where(Envelope.type == "need.published"))
+            return {row.raw.split('"listing_id":"')[1][:36]: row.priority for row in rows}
+
+    for app in (a, fed, b):  # published, relayed, received
+        assert lanes(app) == {before["id"]: 0, during["id"]: 1}

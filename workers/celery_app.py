@@ -1,0 +1,99 @@
+"""The Celery app of a node: built from the node's Flask app, its tasks run in that app's context.
+
+The broker is Redis in production (`broker_url`) and, on embedded defaults, kombu's SQLAlchemy
+transport on a SQLite file in the instance folder: the same code either way. Celery only wakes
+drainers; the database is the queue of record, so nothing is lost with the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+
+from node.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "celery"
+DRAIN_TASK = "mutualaid.drain_peer"
+SWEEP_TASK = "mutualaid.sweep"
+PULL_TASK = "mutualaid.pull_sender"
+
+
+def make_celery(flask_app: Flask) -> Celery:
+    """The Celery app for this Flask app (made once and kept in `app.extensions`)."""
+    existing: Celery | None = flask_app.extensions.get(EXTENSION)
+    if existing is not None:
+        return existing
+
+    class FlaskTask(Task):
+        """A task that runs inside the node's application context."""
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with flask_app.app_context():
+                return self.run(*args, **kwargs)
+
+    settings: Settings = flask_app.config["MUTUALAID"]
+    celery = Celery("mutualaid", task_cls=FlaskTask)
+    celery.conf.update(celery_config(settings))
+    flask_app.extensions[EXTENSION] = celery
+    import workers.tasks  # noqa: F401  (registers the shared tasks with this app)
+    from workers import metrics
+
+    metrics.install()
+
+    return celery
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings derived from the node's settings."""
+    broker = settings.celery_broker_url
+    # The SQL transport hands its options to create_engine, so it keeps its defaults (it polls
+    # once a second). Redis redelivers an unacknowledged task after this long; a drain lasts
+    # far less.
+    transport: dict[str, Any] = {} if broker.startswith("sqla+") else {"visibility_timeout": 600}
+    return {
+        "broker_url": broker,
+        "broker_transport_options": transport,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,  # a worker waits for its broker forever
+        "broker_connection_timeout": 3,
+        # A wake that cannot be sent soon is dropped (the sweep finds the rows); a request
+        # never waits long on a broker that is down.
+        "task_publish_retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
+                                      "interval_max": 0.4},
+        "task_default_queue": settings.celery_queue,
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_hijack_root_logger": False,
+        "worker_concurrency": settings.worker_concurrency,
+        "timezone": "UTC",
+        "enable_utc": True,
+        "beat_schedule": {
+            "sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval,
+                      "options": {"expires": max(1.0, settings.sweep_interval)}},
+        },
+        "beat_schedule_filename": str(Path(settings.instance_path) / "celerybeat-schedule"),
+    }
+
+
+class CeleryWaker:
+    """Wakes drainers and pulls by sending tasks (installed by workers.init_app)."""
+
+    def __init__(self, celery: Celery) -> None:
+        self.celery = celery
+
+    def drain(self, peer_ids: Collection[str]) -> None:
+        for peer_id in peer_ids:
+            self.celery.send_task(DRAIN_TASK, args=(peer_id,))
+
+    def pull(self, senders: Collection[str]) -> None:
+        for sender in senders:
+            self.celery.send_task(PULL_TASK, args=(sender,))
