@@ -16,7 +16,8 @@ from federation import document
 from federation.envelope import NODE_ID
 from federation.feed import FEED_PATH, FeedQuery, read_page
 from federation.http import NODE_HEADER, verify_request
-from federation.inbox import Receiver
+from federation.inbox import REJECTED, Receiver
+from federation.metrics import count_rejection
 from federation.models import EnvelopeOrigin
 from federation.wake import pull_after_commit
 from node.api.operations import json_response, parse_query
@@ -63,6 +64,10 @@ def inbox() -> Any:
     results = receiver.receive_batch(envelopes)
     pull_after_commit(db, receiver.app, receiver.gaps)
     db.commit()
+    for result in results:
+        # Refusals only: a duplicate is settled, not refused (a retry or a second relay path).
+        if result.status == REJECTED and result.reason:
+            count_rejection(result.reason)
     return json_response({"results": [result.as_dict() for result in results]})
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from federation import keys, signing
@@ -162,6 +163,41 @@ def test_good_envelopes_apply_while_bad_ones_in_the_same_batch_are_refused(pair:
         cursor = db.get(SenderCursor, pair.id("a"))
         assert cursor is not None and (cursor.contiguous_seq, cursor.highest_seq) == (1, 3)
     assert titles == ["One", "Three"]
+
+
+def rejection_counts(app: Flask) -> dict[str, float]:
+    """The node's `mutualaid_inbox_rejections_total` by reason, read from its /metrics page."""
+    response = app.test_client().get("/metrics")
+    assert response.status_code == 200
+    return {
+        sample.labels["reason"]: sample.value
+        for family in text_string_to_metric_families(response.get_data(as_text=True))
+        for sample in family.samples
+        if sample.name == "mutualaid_inbox_rejections_total"
+    }
+
+
+def test_the_inbox_counts_each_refusal_by_reason_in_the_metrics(pair: Network) -> None:
+    a, b = pair.nodes["a"], pair.nodes["b"]
+    me = local_identity(a)
+    good = make_envelope(me, "need.published", listing(), 1)
+    tampered = make_envelope(me, "need.published", listing(), 2)
+    tampered["body"]["title"] = "Changed"
+    forged = signing.sign(make_envelope(me, "need.published", listing(), 3), stranger().key)
+    expired = make_envelope(me, "need.published", listing(), 4, created=now() - timedelta(days=3),
+                            ttl=timedelta(days=1))
+    before = rejection_counts(b)
+    answers = results(post_batch(b, [good, tampered, forged, "junk", expired, good], hop=pair.id("a")))
+    assert [r["status"] for r in answers] == ["accepted", "rejected", "rejected", "rejected", "rejected",
+                                              "duplicate"]
+    after = rejection_counts(b)
+
+    def delta(reason: str) -> float:
+        return after.get(reason, 0.0) - before.get(reason, 0.0)
+
+    assert (delta("bad-signature"), delta("malformed"), delta("expired")) == (2, 1, 1)
+    # A duplicate is settled, not refused: a retry or a second relay path is no attack.
+    assert delta("duplicate") == 0
 
 
 def test_a_batch_that_is_not_a_batch_is_a_problem(pair: Network) -> None:
