@@ -82,7 +82,6 @@ def publish(
     transaction; the drainers are woken after the commit. Priority and lifetime default to
     the type's (registry)."""
     kind = registry.get(type)
-    priority = kind.priority if priority is None else priority
     ttl = ttl or kind.ttl
     identity = local_identity(app, db)
     seq = next_seq(db)
@@ -93,7 +92,8 @@ def publish(
         "sender": identity.node_id,
         "seq": seq,
         "type": type,
-        "priority": priority,
+        # What was signed: a type's own lane (key rotations) outranks the caller's priority.
+        "priority": document["priority"],
         "created": envelopes.parse_time(document["created"]),
         "expires": envelopes.parse_time(document["expires"]),
         # Any JSON text of the signed document will do: the signature covers its canonical

@@ -12,9 +12,11 @@ from sqlalchemy import func, select
 
 from federation import catchup, signing
 from federation.identity import local_identity
-from federation.models import Envelope, Peer, Rejection, RemoteListing, SenderCursor
+from federation.models import Delivery, Envelope, Peer, Rejection, RemoteListing, SenderCursor
+from federation.outbox import drain_peer, publish
 from node.db import session_scope
 from tests.federation.network import Network, member, post_batch
+from tests.federation.outbox_support import listing_body
 from tests.node.factories import need, offer
 
 
@@ -185,6 +187,41 @@ def test_catch_up_through_a_federation_when_the_sender_is_not_a_peer(network: Ne
     assert result.source == network.id("f")
     assert result.accepted == 5 and not result.rejected
     assert len(remote(network.nodes["n2"])) == 5
+
+
+def test_the_incident_lane_holds_at_every_hop(network: Network) -> None:
+    """Priority is stored with the envelope and its deliveries at the sender, at the relaying
+    federation, and at the receivers, whether the envelope came by the inbox or by catch-up."""
+    federation_of(network, "f", "n1", "n2", "n3")
+    n1, f = network.nodes["n1"], network.nodes["f"]
+    network.down.add("n3")
+    with session_scope(n1) as db:
+        routine = publish(db, n1, "need.published", listing_body("Blankets")).id
+        urgent = publish(db, n1, "need.published", listing_body("Insulin"), priority=1).id
+    lanes = {routine: 0, urgent: 1}
+
+    def lanes_at(app: Flask) -> tuple[dict[uuid.UUID, int], dict[uuid.UUID, set[int]]]:
+        with session_scope(app) as db:
+            stored: dict[uuid.UUID, int] = dict(db.execute(select(Envelope.id, Envelope.priority)
+                                     .where(Envelope.id.in_(list(lanes)))).all())
+            queued: dict[uuid.UUID, set[int]] = {}
+            for envelope_id, priority in db.execute(select(Delivery.envelope_id, Delivery.priority)
+                                                    .where(Delivery.envelope_id.in_(list(lanes)))):
+                queued.setdefault(envelope_id, set()).add(priority)
+        return stored, queued
+
+    assert lanes_at(n1) == (lanes, {routine: {0}, urgent: {1}})
+    drain_peer(n1, network.id("f"), force=True)
+    assert lanes_at(f) == (lanes, {routine: {0}, urgent: {1}})  # relayed on in the same lane
+    drain_peer(f, network.id("n2"), force=True)
+    assert lanes_at(network.nodes["n2"]) == (lanes, {})
+    [first, *_] = [json.loads(body)["envelopes"] for body in network.sent[network.id("f")]
+                   if str(urgent) in body]
+    assert first[0]["id"] == str(urgent)  # the incident lane went first
+    network.down.discard("n3")
+    result = catchup.pull(network.nodes["n3"], network.id("n1"))
+    assert result.source == network.id("f") and result.accepted == 2
+    assert lanes_at(network.nodes["n3"]) == (lanes, {})
 
 
 def test_the_feed_answers_only_signed_requests_of_known_nodes(network: Network) -> None:

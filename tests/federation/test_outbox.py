@@ -3,6 +3,7 @@ batches, failure and backoff, refusals, the per-peer lease, health and lag."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 from typing import Any
@@ -11,11 +12,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select, update
 
-from federation import outbox, wake
+from federation import keys, outbox, wake
 from federation.identity import local_identity
 from federation.models import Counter, Delivery, Envelope, Peer, PeerStatus, Rejection, Relation
 from federation.outbox import Health, backoff, drain_peer, peer_health, publish
-from federation.signing import verify
+from federation.signing import public_key_text, verify
 from node.db import session_scope, utcnow
 from tests.federation.outbox_support import Recorder, add_peer, listing_body, peer_row, publish_many, queued
 from tests.federation.receiver import Receiver, running_receiver
@@ -170,6 +171,24 @@ def test_incident_lane_goes_first(app: Flask, receiver: Receiver) -> None:
     urgent = publish_many(app, 2, priority=1)
     drain_peer(app, peer)
     assert [item["id"] for item in receiver.envelopes] == urgent + normal
+
+
+def test_the_stored_priority_is_the_signed_one(app: Flask) -> None:
+    """A type with a lane of its own keeps it in storage and in the queue, whatever the caller
+    asked for: what is stored is what the envelope says."""
+    peer = add_peer(app, "http://a.test")
+    old, new = local_identity(app).public_key, public_key_text(keys.generate())
+    body = {"new_key": new, "old_key": old, "old_valid_until": "2099-01-01T00:00:00Z"}
+    with session_scope(app) as db:
+        row = publish(db, app, "node.key_rotated", body, priority=0)
+        urgent = publish(db, app, "need.published", listing_body(), priority=1)
+    with session_scope(app) as db:
+        for envelope in (row, urgent):
+            stored = db.get(Envelope, envelope.id)
+            assert stored is not None
+            assert stored.priority == json.loads(stored.raw)["priority"] == 1
+            queued_row = db.scalar(select(Delivery).where(Delivery.envelope_id == envelope.id))
+            assert queued_row is not None and (queued_row.peer_id, queued_row.priority) == (peer, 1)
 
 
 def test_batches_respect_the_byte_limit(app_factory: Any, receiver: Receiver) -> None:
