@@ -3,6 +3,7 @@ embedded broker, and as `mutualaid worker` processes on the embedded broker and 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from federation import wake
 from federation.models import Peer
 from node.db import session_scope
+from tests.federation.network import Network
 from tests.federation.outbox_support import add_peer, publish_many, queued
 from tests.federation.receiver import Receiver, running_receiver
 from tests.harness import Cluster, NodeProcess, RedisServer, wait_until
@@ -116,6 +118,22 @@ def test_a_failed_drain_is_tried_again_soon_without_the_sweep(
     with session_scope(broker_app) as db:
         peer = db.scalar(select(Peer))
         assert peer is not None and peer.consecutive_failures == 0
+
+
+def test_the_pull_task_returns_a_json_ready_summary(network: Network) -> None:
+    """Like the other tasks, a pull answers with plain JSON (`PullResult.as_dict()`), so a
+    result backend or a log can keep it."""
+    from workers.tasks import pull_sender
+
+    a, b = network.node("a"), network.node("b")
+    network.peer("a", "b")
+    publish_many(a, 3)  # queued for b, never drained: b pulls them
+    with b.app_context():
+        summary = pull_sender.run(network.id("a"))
+    assert json.loads(json.dumps(summary)) == summary
+    assert summary["sender"] == network.id("a") and summary["source"] == network.id("a")
+    assert (summary["fetched"], summary["accepted"], summary["complete"]) == (3, 3, True)
+    assert summary["rejected"] == {} and summary["errors"] == []
 
 
 # --- `mutualaid worker` as a process -------------------------------------------------------
