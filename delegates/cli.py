@@ -13,12 +13,7 @@ def close_due(node: NodeContext) -> None:
     """Decide what is due: open and close assemblies whose time came, decide proposals whose
     closing time passed, and (at a federation) close council proposals and publish their
     signed decisions. Run it from cron or a worker's timer every few minutes."""
-    from delegates import council
-    from node.assemblies import service
-    from node.db import session_scope
+    from delegates.due import close_due as run_close_due
 
-    app = node.app
-    with app.app_context(), session_scope(app) as db:
-        decided = service.close_due(db)
-        closed = council.close_due(db, app)
+    decided, closed = run_close_due(node.app)
     click.echo(f"Decided {decided} assembly proposal(s); closed {closed} council proposal(s).")

@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     mail_from: str = "mutualaid@localhost"
     digest_hour: int = Field(default=7, ge=0, le=23)
     notify_max_attempts: int = Field(default=8, ge=1, le=50)
+    # How often the worker's timer queues reminders and sends pending mail (seconds).
+    notify_interval: float = Field(default=300.0, ge=10, le=86_400)
     # Encrypts the node's private key file at rest when set.
     key_passphrase: str | None = None
 
@@ -106,6 +108,8 @@ class Settings(BaseSettings):
     outbox_backoff_cap: float = Field(default=3600.0, gt=0, le=86_400)
     outbox_unreachable_after: int = Field(default=8, ge=1, le=1000)
     sweep_interval: float = Field(default=15.0, gt=0, le=3600)
+    # How often the worker's timer decides what is due in assemblies (seconds).
+    close_due_interval: float = Field(default=60.0, ge=5, le=86_400)
     # How long envelopes are kept for catch-up and dedupe (at least 90 days: plan, issue 3).
     feed_retention_days: int = Field(default=90, ge=90, le=3650)
     celery_queue: str = "mutualaid"

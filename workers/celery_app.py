@@ -23,6 +23,9 @@ EXTENSION = "celery"
 DRAIN_TASK = "mutualaid.drain_peer"
 SWEEP_TASK = "mutualaid.sweep"
 PULL_TASK = "mutualaid.pull_sender"
+REMINDERS_TASK = "mutualaid.queue_reminders"
+NOTIFY_TASK = "mutualaid.send_notifications"
+CLOSE_DUE_TASK = "mutualaid.close_due"
 
 
 def make_celery(flask_app: Flask) -> Celery:
@@ -79,6 +82,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_schedule": {
             "sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval,
                       "options": {"expires": max(1.0, settings.sweep_interval)}},
+            # Reminders (shifts, holds ready, overdue items) and mail (docs/projects.md).
+            "reminders": {"task": REMINDERS_TASK, "schedule": settings.notify_interval,
+                          "options": {"expires": settings.notify_interval}},
+            "notify": {"task": NOTIFY_TASK, "schedule": settings.notify_interval,
+                       "options": {"expires": settings.notify_interval}},
+            # Assemblies and votes whose time came (docs/delegates.md).
+            "close-due": {"task": CLOSE_DUE_TASK, "schedule": settings.close_due_interval,
+                          "options": {"expires": settings.close_due_interval}},
         },
         "beat_schedule_filename": str(Path(settings.instance_path) / "celerybeat-schedule"),
     }

@@ -11,7 +11,14 @@ from celery import Task, shared_task
 from flask import Flask, current_app
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from workers.celery_app import DRAIN_TASK, PULL_TASK, SWEEP_TASK
+from workers.celery_app import (
+    CLOSE_DUE_TASK,
+    DRAIN_TASK,
+    NOTIFY_TASK,
+    PULL_TASK,
+    REMINDERS_TASK,
+    SWEEP_TASK,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,3 +74,34 @@ def pull_sender(sender: str) -> dict[str, Any]:
     from federation.catchup import pull
 
     return pull(_app(), sender).as_dict()
+
+
+@shared_task(name=REMINDERS_TASK, **RETRY)
+def queue_reminders() -> dict[str, Any]:
+    """Queue due reminders (shifts, holds ready, overdue items) and create coming shifts."""
+    from node.projects.periodic import queue_due
+
+    run = queue_due(_app())
+    return {"reminders": run.reminders, "created": run.created}
+
+
+@shared_task(name=NOTIFY_TASK, **RETRY)
+def send_notifications() -> dict[str, Any]:
+    """Send pending notifications and due daily digests (a mail server's refusal is retried
+    from the database, with growing waits, not by the broker)."""
+    from node.projects.periodic import send_due
+
+    report = send_due(_app())
+    if report is None:
+        return {"smtp": False}
+    return {"smtp": True, "sent": report.sent, "digests": report.digests,
+            "retrying": report.retrying, "failed": report.failed}
+
+
+@shared_task(name=CLOSE_DUE_TASK, **RETRY)
+def close_due() -> dict[str, Any]:
+    """Decide what is due in assemblies and, at a federation, in the council."""
+    from delegates.due import close_due as run_close_due
+
+    decided, closed = run_close_due(_app())
+    return {"decided": decided, "closed": closed}

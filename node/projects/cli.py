@@ -27,20 +27,13 @@ def notify_command(node: NodeContext) -> None:
 
 
 def _notify(app: Flask) -> None:
-    from node.db import session_scope
-    from node.projects.mail import SmtpMailer, send_pending
-    from node.projects.reminders import queue_reminders
-    from node.projects.shifts import extend_all_series
+    from node.projects.periodic import queue_due, send_due
 
-    settings = app.config["MUTUALAID"]
-    with session_scope(app) as db:
-        reminders = queue_reminders(db, settings)
-        created = extend_all_series(db, settings)
-    click.echo(f"Queued {reminders} reminders; created {created} coming shifts.")
-    if not settings.smtp_host:
+    run = queue_due(app)
+    click.echo(f"Queued {run.reminders} reminders; created {run.created} coming shifts.")
+    report = send_due(app)
+    if report is None:
         click.echo("No SMTP server is set (MUTUALAID_SMTP_HOST): mail waits in the database.")
         return
-    with session_scope(app) as db:
-        report = send_pending(db, SmtpMailer(settings))
     click.echo(f"Sent {report.sent} notifications ({report.digests} digests); "
                f"{report.retrying} to retry, {report.failed} failed.")
