@@ -17,10 +17,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from federation import bodies
-from federation.pledges import WIRE_KIND
+from federation.pledges import WIRE_KIND, lock_publishing
 from node.members.models import Member
 from node.resources.models import Listing, ListingStatus
-from node.signals import listing_changed
+from node.signals import listing_changed, listing_changing
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,14 @@ def wire_type(listing: Listing, change: str) -> str | None:
     if change in CLOSED:
         return f"{kind}.withdrawn"
     return None
+
+
+@listing_changing.connect
+def _lock_first(db: Session, listing: Listing, **_: Any) -> None:
+    # The change will be announced under the seq counter's lock: take it before the listing's
+    # row is written, as a pledge decision does (federation.pledges.lock_publishing).
+    if app_of(db) is not None:
+        lock_publishing(db)
 
 
 @listing_changed.connect

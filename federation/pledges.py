@@ -72,13 +72,23 @@ def available(db: Session, listing: Listing, owner: str) -> float:
     return max(0.0, listing.quantity - float(promised or 0.0))
 
 
+def lock_publishing(db: Session) -> None:
+    """Take this node's seq counter row lock (PostgreSQL; SQLite's BEGIN IMMEDIATE holds the
+    whole database). The one lock order for a transaction that both writes a listing and
+    publishes: the counter first, then the listing's row. A pledge decision and a listing's
+    edit, withdrawal or change of status all take it so, and cannot deadlock each other."""
+    from federation.outbox import SEQ_COUNTER
+
+    db.execute(select(Counter.name).where(Counter.name == SEQ_COUNTER).with_for_update())
+
+
 def apply_offered(ctx: ApplyContext, body: bodies.PledgeOffered) -> str:
     """At the owner: accept what is available (partly if need be) or decline, and answer."""
     if body.owner != ctx.local_id:
         raise EnvelopeError("not-owner", f"listing {body.listing_id} belongs to {body.owner}, not this node")
     # The answer is published under the seq counter's row lock: take it before the listing's,
     # so two batches deciding on the same listings in another order cannot deadlock.
-    ctx.db.execute(select(Counter.name).where(Counter.name == "seq").with_for_update())
+    lock_publishing(ctx.db)
     # The row lock serialises every decision on this listing (SQLite: BEGIN IMMEDIATE does).
     listing = ctx.db.scalar(select(Listing).where(Listing.id == body.listing_id).with_for_update())
     if listing is None or listing.kind != LOCAL_KIND[body.listing_kind]:

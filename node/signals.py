@@ -10,6 +10,9 @@ _signals = Namespace()
 
 # sender: the Session; kwargs: listing=Listing, change="published"|"updated"|"withdrawn"|...
 listing_changed = _signals.signal("listing-changed")
+# sender: the Session; kwargs: listing=Listing; sent before an existing listing's row is written,
+# so a receiver can take its locks first (the federation's lock order: federation/pledges.py)
+listing_changing = _signals.signal("listing-changing")
 # sender: the Session; kwargs: match=Match, change="proposed"|"accepted"|"declined"|"cancelled"|...
 match_changed = _signals.signal("match-changed")
 # sender: the Session; kwargs: member=Member, sections=dict to add the package's data to

@@ -24,7 +24,7 @@ from node.resources.models import (
     MatchStatus,
 )
 from node.settings import Settings
-from node.signals import listing_changed, match_changed
+from node.signals import listing_changed, listing_changing, match_changed
 
 DEFAULT_LIFETIME = timedelta(days=30)
 ACTIVE = (ListingStatus.OPEN, ListingStatus.MATCHED)
@@ -95,6 +95,7 @@ def update_listing(
     end = changes.get("available_until", listing.available_until)
     if start and end and end <= start:
         raise ValidationFailed("bad window", [FieldError("available_until", "must be after available_from")])
+    listing_changing.send(db, listing=listing)
     for name, value in changes.items():
         setattr(listing, name, value)
     db.flush()
@@ -155,6 +156,7 @@ def expire_due(db: Session) -> int:
 
 
 def _set_status(db: Session, listing: Listing, status: ListingStatus) -> None:
+    listing_changing.send(db, listing=listing)
     listing.status = status
     db.flush()
     listing_changed.send(db, listing=listing, change=status.value)
