@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from federation import peers as peer_service
 from federation import pledges
+from federation.apply import ERASED
 from federation.bodies import NODE_ID_PATTERN, Kind, Quantity, Unit
 from federation.identity import local_identity
 from federation.keys import fingerprint
@@ -186,7 +187,7 @@ class RemoteListingOut(BaseModel):
 def remote_listings(query: RemoteQuery) -> Any:
     require_member()
     db = get_session()
-    stmt = select(RemoteListing)
+    stmt = select(RemoteListing).where(RemoteListing.status != ERASED)  # blank tombstones
     if query.kind:
         stmt = stmt.where(RemoteListing.kind == query.kind)
     if query.category:

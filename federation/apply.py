@@ -23,6 +23,8 @@ from federation.wake import pull_after_commit
 
 RETENTION_TTL = timedelta(days=90)
 SUPERSEDED = "ignored: a later envelope already changed this listing"
+ERASED = "erased"
+FORGOTTEN = "ignored: the listing was erased"
 
 
 # --- needs and surpluses ----------------------------------------------------------------
@@ -66,6 +68,8 @@ def apply_listing(ctx: ApplyContext, body: bodies.ListingBody) -> str:
     """Create or replace the sender's listing, unless a later envelope already changed it."""
     kind = ctx.envelope.type.split(".")[0]
     row = _listing(ctx, body.listing_id)
+    if row is not None and row.status == ERASED:
+        return FORGOTTEN
     if row is not None and row.version_seq >= ctx.envelope.seq:
         return SUPERSEDED
     if row is None:
@@ -84,9 +88,14 @@ def apply_listing(ctx: ApplyContext, body: bodies.ListingBody) -> str:
 
 
 def apply_listing_closed(ctx: ApplyContext, body: bodies.ListingClosed) -> str:
-    """Close the sender's listing; if it never arrived, keep a tombstone so it never opens."""
+    """Close the sender's listing; if it never arrived, keep a tombstone so it never opens.
+
+    An erasure wins whatever its seq (it may overtake a withdrawal on another path), and
+    nothing after it brings the listing back: the row keeps only its ids and kind."""
     row = _listing(ctx, body.listing_id)
-    if row is not None and row.version_seq >= ctx.envelope.seq:
+    if row is not None and row.status == ERASED:
+        return FORGOTTEN
+    if row is not None and row.version_seq >= ctx.envelope.seq and body.status != ERASED:
         return SUPERSEDED
     if row is None:
         # Catch-up can bring the close before the publication; the tombstone's seq wins.
@@ -97,10 +106,19 @@ def apply_listing_closed(ctx: ApplyContext, body: bodies.ListingClosed) -> str:
         )
         ctx.db.add(row)
         _remember(ctx, row)
+    if body.status == ERASED:
+        _forget(row)
     row.status = body.status
-    row.version_seq = ctx.envelope.seq
+    row.version_seq = max(row.version_seq or 0, ctx.envelope.seq)
     row.updated_at = now()
     return APPLIED
+
+
+def _forget(row: RemoteListing) -> None:
+    """Blank everything a listing said about its poster and their need or offer."""
+    row.category, row.title, row.description, row.handle = "", "", "", ""
+    row.quantity, row.unit, row.urgency, row.h3_cell = 0.0, "", "routine", ""
+    row.available_from = row.available_until = row.expires_at = None
 
 
 # --- nodes ------------------------------------------------------------------------------

@@ -99,10 +99,10 @@ class ListingBody(Body):
 
 
 class ListingClosed(Body):
-    """A need or surplus that is no longer open to help: withdrawn, fulfilled or expired."""
+    """A need or surplus no longer open to help: withdrawn, fulfilled, expired, or erased with its poster."""
 
     listing_id: uuid.UUID
-    status: Literal["withdrawn", "fulfilled", "expired"] = "withdrawn"
+    status: Literal["withdrawn", "fulfilled", "expired", "erased"] = "withdrawn"
 
 
 # --- pledges ----------------------------------------------------------------------------

@@ -4,6 +4,10 @@
 or changes status; this receiver publishes the matching `need.*` or `surplus.*` envelope
 through the outbox. An offer is called a surplus on the wire. The body says what a neighbour
 needs to help and never who: no name, email, phone or address, only the poster's handle.
+
+When a member erases their data (`member_erasing`, in the erasure's transaction), every
+listing of theirs is announced `*.withdrawn` with status `erased`, whatever its state, and
+each receiver blanks what it kept of it: no listing of an erased member stays anywhere.
 """
 
 from __future__ import annotations
@@ -13,14 +17,14 @@ import weakref
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from federation import bodies
 from federation.pledges import WIRE_KIND, lock_publishing
 from node.members.models import Member
 from node.resources.models import Listing, ListingStatus
-from node.signals import listing_changed, listing_changing
+from node.signals import listing_changed, listing_changing, member_erasing
 
 log = logging.getLogger(__name__)
 
@@ -92,3 +96,20 @@ def _announce(db: Session, listing: Listing, change: str, **_: Any) -> None:
         body = listing_body(db, listing)
     # Inside a live incident's area the news travels in the priority lane (federation/incidents.py).
     publish(db, app, type_name, body, priority=priority_for(db, listing.h3_cell))
+
+
+@member_erasing.connect
+def _erase(db: Session, member: Member, **_: Any) -> None:
+    from federation.incidents import priority_for
+    from federation.outbox import publish
+
+    app = app_of(db)
+    if app is None:
+        return
+    rows = db.scalars(
+        select(Listing).where(Listing.member_id == member.id).order_by(Listing.created_at, Listing.id)
+    )
+    for listing in list(rows):
+        body = bodies.ListingClosed(listing_id=listing.id, status="erased")
+        publish(db, app, f"{WIRE_KIND[listing.kind]}.withdrawn", body,
+                priority=priority_for(db, listing.h3_cell))
