@@ -10,13 +10,20 @@ from sqlalchemy.orm import Session
 from node.members.models import Member
 from node.projects.notifications import local_time, notify, notify_many
 from node.resources.models import Match
-from node.signals import assembly_scheduled, match_changed, member_erasing, member_exporting
+from node.signals import (
+    assembly_scheduled,
+    decision_made,
+    match_changed,
+    member_erasing,
+    member_exporting,
+)
 
 
 def connect() -> None:
     """Connect the receivers (blinker keeps one connection however often this runs)."""
-    from node.projects import member_data
+    from node.projects import member_data, term_limits
 
+    decision_made.connect(term_limits.on_decision)
     match_changed.connect(on_match_changed)
     assembly_scheduled.connect(on_assembly_scheduled)
     member_exporting.connect(member_data.export)

@@ -56,8 +56,10 @@ class ProjectUpdate(Input):
 
 
 class TermLimitIn(Input):
+    assembly_id: uuid.UUID = Field(description="The assembly that decides the limit")
     limit: int = Field(ge=1, le=52, description="Consecutive terms one person may hold a coordinating role")
-    decision: str = Field(min_length=3, max_length=300, description="The assembly decision that set it")
+    reason: str = Field(default="", max_length=2000, description="Why, in the proposer's words")
+    closes_at: AwareDatetime | None = Field(default=None, description="When the assembly decides")
 
 
 class ProjectOut(BaseModel):

@@ -122,14 +122,6 @@ def update_project(db: Session, settings: Settings, project: Project, data: sche
     return project
 
 
-def set_term_limit(db: Session, project: Project, limit: int, decision: str) -> Project:
-    """Record the assembly's term limit for the project's coordinating roles."""
-    project.coordinator_term_limit = limit
-    project.term_limit_decision = decision
-    db.flush()
-    return project
-
-
 def join(db: Session, project: Project, member: Member, data: schemas.MembershipIn) -> ProjectMember:
     """Join the project's working group, or change the skills and hours offered to it."""
     row = membership(db, project, member)

@@ -4,7 +4,7 @@ from typing import Any
 
 from node.projects.models import Project, ProjectMember, Role, Shift
 from node.resources.models import Listing
-from tests.projects.helpers import CELL, count, join, make_project, problem
+from tests.projects.helpers import CELL, add_role, add_shift, count, join, make_project, problem, soon
 
 
 def test_templates_cover_the_plans_pilots(make_member: Any) -> None:
@@ -64,26 +64,46 @@ def test_joining_and_leaving_the_working_group(app: Any, make_member: Any) -> No
     assert count(app, ProjectMember) == 1
 
 
-def test_term_limit_is_set_by_a_steward_for_the_assembly(make_member: Any) -> None:
-    alice, steward = make_member("alice"), make_member("sam", steward=True)
+def test_the_term_limit_comes_from_an_assembly_decision(make_member: Any) -> None:
+    alice, ben, steward = make_member("alice"), make_member("ben"), make_member("sam", steward=True)
     project = make_project(alice)
-    body = {"limit": 3, "decision": "Assembly of 1 March, item 4"}
-    problem(
-        alice.client.put(
-            f"/api/v1/projects/{project['id']}/term-limit",
-            json=body,
-            headers={"Authorization": f"Bearer {alice.token}"},
-        ),
-        403,
-    )
-    r = steward.client.put(
-        f"/api/v1/projects/{project['id']}/term-limit",
-        json=body,
-        headers={"Authorization": f"Bearer {steward.token}"},
-    )
-    assert r.status_code == 200, r.json
-    assert r.json["coordinator_term_limit"] == 3
-    assert r.json["term_limit_decision"] == "Assembly of 1 March, item 4"
+    coordinator = add_role(alice, project, "coordinator", coordinating=True)
+    terms = [add_shift(alice, project, coordinator, soon(day)) for day in (2, 3)]
+    assembly = steward.post("/assemblies", json={"title": "Spring assembly", "method": "majority"}).json
+    # Nobody sets the limit by hand any more.
+    assert alice.client.put(f"/api/v1/projects/{project['id']}/term-limit", json={"limit": 1},
+                            headers={"Authorization": f"Bearer {alice.token}"}).status_code == 405
+    too_low = {"assembly_id": assembly["id"], "limit": 0}
+    problem(alice.post(f"/projects/{project['id']}/term-limit", json=too_low), 422, "limit")
+
+    def put_to_the_assembly(stance: str) -> dict[str, Any]:
+        body = {"assembly_id": assembly["id"], "limit": 1, "reason": "So more of us learn to coordinate."}
+        r = alice.post(f"/projects/{project['id']}/term-limit", json=body)
+        assert r.status_code == 201, r.json
+        assert r.json["kind"] == "term_limit" and r.json["payload"] == {"project": project["id"], "limit": 1}
+        for who in (alice, ben):
+            taken = who.post(f"/proposals/{r.json['id']}/positions", json={"stance": stance})
+            assert taken.status_code == 201, taken.json
+        closed = alice.post(f"/proposals/{r.json['id']}/close")
+        assert closed.status_code == 200, closed.json
+        return dict(r.json)
+
+    put_to_the_assembly("against")  # a rejected proposal changes nothing
+    seen = alice.get(f"/projects/{project['id']}").json
+    assert (seen["coordinator_term_limit"], seen["term_limit_decision"]) == (2, "node default")
+
+    proposal = put_to_the_assembly("for")
+    seen = alice.get(f"/projects/{project['id']}").json
+    assert seen["coordinator_term_limit"] == 1
+    assert seen["term_limit_decision"].startswith("Spring assembly, ")
+    assert "“Term limit for Kitchen: 1”" in seen["term_limit_decision"]
+    record = alice.get(f"/assemblies/{assembly['id']}/record").json
+    decision = record["decisions"][-1]
+    assert decision["proposal_id"] == proposal["id"] and decision["id"] in seen["term_limit_decision"]
+    assert record["minutes"][-1]["text"] == "Kitchen: coordinating roles now rotate after 1 term(s)"
+    # The rotation rules now keep the assembly's limit.
+    assert alice.post(f"/shifts/{terms[0]['id']}/signup").status_code == 201
+    problem(alice.post(f"/shifts/{terms[1]['id']}/signup"), 409, "shift_id", "the limit is 1")
 
 
 def test_project_needs_go_through_the_needs_service(make_member: Any) -> None:

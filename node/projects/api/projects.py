@@ -11,11 +11,13 @@ from sqlalchemy.orm import Session
 
 from node.api.operations import ApiBlueprint
 from node.api.paging import Page, page_of, paginate
+from node.assemblies import service as assemblies
+from node.assemblies.api import proposal_out
+from node.assemblies.schemas import ProposalOut
 from node.db import get_session
 from node.members.auth import require_member
 from node.members.models import Member
-from node.members.service import require_steward
-from node.projects import schemas, service
+from node.projects import schemas, service, term_limits
 from node.projects.api.common import settings
 from node.projects.models import Project, ProjectMember, Role
 from node.projects.templates import PRINCIPLES, TEMPLATES
@@ -99,15 +101,17 @@ def update_project(project_id: uuid.UUID, body: schemas.ProjectUpdate) -> Any:
     return project_out(db, project, member)
 
 
-@bp.operation("/projects/<uuid:project_id>/term-limit", "PUT",
-              "Record the assembly's term limit for coordinating roles (stewards)",
-              body=schemas.TermLimitIn, response=schemas.ProjectOut, problems=(403, 404))
-def set_term_limit(project_id: uuid.UUID, body: schemas.TermLimitIn) -> Any:
+@bp.operation("/projects/<uuid:project_id>/term-limit", "POST",
+              "Propose to an assembly a term limit for the project's coordinating roles",
+              body=schemas.TermLimitIn, response=ProposalOut, status=201, problems=(404, 409, 422))
+def propose_term_limit(project_id: uuid.UUID, body: schemas.TermLimitIn) -> Any:
     db, member = get_session(), require_member()
-    require_steward(db, member)
-    project = service.set_term_limit(db, service.get_project(db, project_id), body.limit, body.decision)
+    project = service.get_project(db, project_id)
+    assembly = assemblies.get_assembly(db, body.assembly_id)
+    proposal = term_limits.propose(db, assembly, project, member, body.limit, reason=body.reason,
+                                   closes_at=body.closes_at)
     db.commit()
-    return project_out(db, project, member)
+    return proposal_out(db, proposal, member)
 
 
 @bp.operation("/projects/<uuid:project_id>/members", "GET", "The project's working group")
