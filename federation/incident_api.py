@@ -82,14 +82,19 @@ def list_incidents(query: PageQuery) -> Any:
     return page_of([incidents.as_dict(row) for row in rows], total, query)
 
 
-@bp.operation("/incidents", "POST", "Declare an incident (stewards of a federation node)",
+@bp.operation("/incidents", "POST",
+              "Declare an incident (stewards of a federation node by a council decision; a member of "
+              "its rapid-response team under the emergency rule)",
               body=IncidentIn, response=IncidentOut, status=201, problems=(403, 404, 409, 422))
 def declare_incident(body: IncidentIn) -> Any:
     db = get_session()
-    require_steward(db, require_member())
+    member = require_member()
+    if body.decision is not None or not body.emergency:
+        require_steward(db, member)
+    # Under the emergency rule the rapid-response roster decides who may declare (incidents.declare).
     incident = incidents.declare(db, _app(), kind=body.kind, title=body.title, cells=body.cells,
                                  starts=body.starts, ends=body.ends, decision=body.decision,
-                                 emergency=body.emergency)
+                                 emergency=body.emergency, by=member)
     db.commit()
     return incidents.as_dict(incident)
 

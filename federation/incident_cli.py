@@ -33,20 +33,26 @@ def incident() -> None:
 @click.option("--decision", help="The council decision (proposal id) that declares it.")
 @click.option("--emergency", is_flag=True, help="Declare now under the emergency rule; the council "
               "must ratify it before the deadline or it lapses.")
+@click.option("--by", "handle", help="With --emergency: the handle of the rapid-response team member "
+              "who declares it.")
 @pass_node
 def incident_declare(node: NodeContext, kind: str, title: str, cells: tuple[str, ...], hours: int,
-                     decision: str | None, emergency: bool) -> None:
+                     decision: str | None, emergency: bool, handle: str | None) -> None:
     """Declare an incident over an area of H3 cells within the federation's."""
+    from sqlalchemy import select
+
     from federation import incidents
     from node.db import session_scope
     from node.errors import Problem
+    from node.members.models import Member
 
     start = datetime.now(UTC)
     try:
         with node.app.app_context(), session_scope(node.app) as db:
+            by = db.scalar(select(Member).where(Member.handle == handle)) if handle else None
             row = incidents.declare(db, node.app, kind=kind, title=title, cells=list(cells), starts=start,
                                     ends=start + timedelta(hours=hours), decision=decision,
-                                    emergency=emergency)
+                                    emergency=emergency, by=by)
             shown = incidents.as_dict(row)
     except Problem as exc:
         raise _fail(exc) from None

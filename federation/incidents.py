@@ -29,8 +29,11 @@ from node.errors import FieldError, Forbidden, InvalidState, NotFound, Validatio
 if TYPE_CHECKING:
     from federation.models import RemoteListing
     from federation.relief.matching import GlobalId, Hold, Posting, Proposal
+    from node.members.models import Member
 
 MAX_CELLS = 2000
+# The project template whose working group is a node's rapid-response roster.
+RAPID_RESPONSE = "rapid_response"
 INCIDENT_PRIORITY = 1
 Authority = Literal["council", "emergency"]
 _B = TypeVar("_B", bound=bodies.Body)
@@ -163,6 +166,20 @@ def council_decision(db: Session, federation: str, decision: str) -> None:
                            [FieldError("decision", f"the proposal is {proposal.outcome or 'still open'}")])
 
 
+def on_roster(db: Session, member: Member) -> bool:
+    """Whether the member is on this node's rapid-response roster: the working group of an
+    active project made from the rapid-response template."""
+    from node.projects.models import Project, ProjectMember, ProjectStatus
+
+    found = db.scalar(
+        select(ProjectMember.id).join(Project, Project.id == ProjectMember.project_id).where(
+            Project.template == RAPID_RESPONSE, Project.status == ProjectStatus.ACTIVE,
+            ProjectMember.member_id == member.id,
+        ).limit(1)
+    )
+    return found is not None
+
+
 def check_area(app: Flask, cells: list[str]) -> list[str]:
     """The cells, deduplicated; ValidationFailed naming each one outside the federation's area."""
     settings = app.config["MUTUALAID"]
@@ -189,9 +206,12 @@ def check_area(app: Flask, cells: list[str]) -> list[str]:
 
 def declare(
     db: Session, app: Flask, *, kind: str, title: str, cells: list[str], starts: datetime,
-    ends: datetime, decision: str | None = None, emergency: bool = False,
+    ends: datetime, decision: str | None = None, emergency: bool = False, by: Member | None = None,
 ) -> Incident:
-    """Declare an incident by a council decision, or under the emergency rule to be ratified."""
+    """Declare an incident by a council decision, or under the emergency rule to be ratified.
+
+    Under the emergency rule `by` is the declaring member, who must be on the federation's
+    rapid-response roster (`on_roster`); the council ratifies the declaration afterwards."""
     from federation.identity import local_identity
     from federation.outbox import publish
 
@@ -202,6 +222,9 @@ def declare(
     elif not emergency:
         raise ValidationFailed("an incident is declared by a council decision or under the emergency rule",
                                [FieldError("decision", "give a decision, or declare an emergency")])
+    elif by is None or not on_roster(db, by):
+        raise Forbidden("under the emergency rule only a member of the federation's rapid-response team "
+                        "declares an incident; the council ratifies it afterwards")
     ratify_by = None if decision else now() + timedelta(hours=app.config["MUTUALAID"].incident_ratify_hours)
     body = _body(IncidentDeclared, incident_id=uuid.uuid4(), kind=kind, title=title, cells=area,
                  starts=starts, ends=ends, authority="council" if decision else "emergency",

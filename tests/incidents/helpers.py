@@ -18,6 +18,7 @@ from federation.peers import introduce
 from node.assemblies.methods import Method
 from node.db import session_scope
 from node.members import service as members
+from node.members.models import Member
 from tests.conftest import Api
 from tests.federation.network import Network, member
 
@@ -55,15 +56,41 @@ def passed_decision(fed: Flask, outcome: str = "passed") -> str:
         return str(row.id)
 
 
-def declare(fed: Flask, **kw: Any) -> dict[str, Any]:
-    """Declare an incident at `fed` with sensible defaults; returns its API form."""
+def responder(app: Flask, handle: str = "rita", template: str = "rapid_response") -> Api:
+    """A member on the node's rapid-response roster: in the working group of a project made from
+    the rapid-response template (made here if the node has none)."""
+    from node.projects import schemas as project_schemas
+    from node.projects import service as projects
+    from node.projects.models import Project
+
+    api = member(app, handle)
+    with session_scope(app) as db:
+        person = db.scalar(select(Member).where(Member.handle == handle))
+        assert person is not None
+        project = db.scalar(select(Project).where(Project.template == template))
+        if project is None:
+            projects.create_project(db, app.config["MUTUALAID"], person, project_schemas.ProjectIn(
+                name="Rapid response", slug=template.replace("_", "-"), template=template,
+                create_shifts=False))
+        else:
+            projects.join(db, project, person, project_schemas.MembershipIn())
+    return api
+
+
+def declare(fed: Flask, by: str | None = None, **kw: Any) -> dict[str, Any]:
+    """Declare an incident at `fed` with sensible defaults; returns its API form. Under the
+    emergency rule it is declared by `by` (a handle), or by a rapid-response member made here."""
     values: dict[str, Any] = {
         "kind": "flood", "title": "Spree flood", "cells": [AREA],
         "starts": now() - timedelta(minutes=1), "ends": now() + timedelta(days=3),
     }
     values.update(kw)
+    if values.get("emergency") and by is None:
+        by = f"rr{uuid.uuid4().hex[:8]}"
+        responder(fed, by)
     with fed.app_context(), session_scope(fed) as db:
-        return incidents.as_dict(incidents.declare(db, fed, **values))
+        person = db.scalar(select(Member).where(Member.handle == by)) if by else None
+        return incidents.as_dict(incidents.declare(db, fed, by=person, **values))
 
 
 def pledge_rows(app: Flask) -> list[Pledge]:

@@ -13,9 +13,10 @@ from federation.envelope import now
 from federation.incidents import Incident
 from federation.models import Envelope
 from node.db import session_scope
-from node.errors import InvalidState, NotFound, ValidationFailed
+from node.errors import Forbidden, InvalidState, NotFound, ValidationFailed
 from tests.federation.network import Network, member
-from tests.incidents.helpers import AREA, CELL, OUTSIDE, declare, passed_decision, region
+from tests.incidents.helpers import AREA, CELL, OUTSIDE, declare, passed_decision, region, responder
+from tests.incidents.helpers import steward as steward_of
 from tests.node.factories import need
 
 
@@ -58,8 +59,6 @@ def test_a_neighbourhood_node_or_a_federation_without_an_area_cannot_declare(net
     bare = network.node("bare", role="federation")
     with pytest.raises(ValidationFailed, match="no area set"):
         declare(bare, emergency=True)
-    from node.errors import Forbidden
-
     with pytest.raises(Forbidden):
         declare(network.nodes["a"], emergency=True)
 
@@ -124,3 +123,56 @@ def test_news_inside_a_live_incident_travels_in_the_priority_lane_at_every_hop(n
 
     for app in (a, fed, b):  # published, relayed, received
         assert lanes(app) == {before["id"]: 0, during["id"]: 1}
+
+
+def test_the_emergency_rule_is_for_the_rapid_response_team(network: Network) -> None:
+    fed, _, _ = region(network)
+    member(fed, "walt")  # a member, on no roster
+    responder(fed, "kim", template="community_kitchen")  # another project's working group
+    for handle in ("walt", "kim"):
+        with pytest.raises(Forbidden, match="rapid-response team"):
+            declare(fed, by=handle, emergency=True)
+    with pytest.raises(Forbidden, match="rapid-response team"):
+        declare(fed, emergency=True, by="")  # nobody named
+    responder(fed, "rita")
+    declared = declare(fed, by="rita", emergency=True)
+    assert declared["state"] == "provisional" and declared["authority"] == "emergency"
+    # The council ratifies it afterwards.
+    with fed.app_context(), session_scope(fed) as db:
+        incidents.ratify(db, fed, uuid.UUID(declared["id"]), passed_decision(fed))
+        assert incidents.state(db.get(Incident, uuid.UUID(declared["id"]))) == "live"  # type: ignore[arg-type]
+
+
+def test_a_paused_rapid_response_team_declares_nothing(network: Network) -> None:
+    from node.projects.models import Project, ProjectStatus
+
+    fed, _, _ = region(network)
+    responder(fed, "rita")
+    with session_scope(fed) as db:
+        project = db.scalar(select(Project).where(Project.template == incidents.RAPID_RESPONSE))
+        assert project is not None
+        project.status = ProjectStatus.PAUSED
+    with pytest.raises(Forbidden):
+        declare(fed, by="rita", emergency=True)
+    with session_scope(fed) as db:
+        assert db.scalars(select(Incident)).first() is None
+
+
+def test_the_api_takes_an_emergency_declaration_from_the_roster_only(network: Network) -> None:
+    fed, _, _ = region(network)
+    body = {"kind": "flood", "title": "Spree flood", "cells": [AREA], "emergency": True,
+            "starts": (now() - timedelta(minutes=1)).isoformat(),
+            "ends": (now() + timedelta(days=2)).isoformat()}
+    steward = steward_of(fed)
+    refused = steward.post("/incidents", json=body)  # a steward is not the rapid-response team
+    assert refused.status_code == 403, refused.get_json()
+    assert "rapid-response team" in refused.get_json()["detail"]
+    rita = responder(fed, "rita")
+    created = rita.post("/incidents", json=body)
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["state"] == "provisional"
+    # A council declaration still takes a steward, roster or not.
+    refused = rita.post("/incidents", json={**body, "emergency": False, "decision": passed_decision(fed)})
+    assert refused.status_code == 403
+    assert steward.post(f"/incidents/{created.get_json()['id']}/ratify",
+                        json={"decision": passed_decision(fed)}).status_code == 200
