@@ -6,24 +6,38 @@ never imports this package.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, redirect, request, url_for
 from flask_babel import gettext, lazy_gettext
+from pydantic import ValidationError
 from sqlalchemy import select
 
-from delegates import council
+from delegates import council, documents, recall, schemas, trust
 from delegates import mandate as mandates
-from delegates.models import Act, CouncilProposal, CouncilStatus, Mandate, MandateStatus
-from federation.models import Peer
+from delegates.models import (
+    Act,
+    CouncilProposal,
+    CouncilStatus,
+    Mandate,
+    MandateStatus,
+    PetitionSignature,
+    PetitionStatus,
+    RecallPetition,
+)
+from federation.models import Peer, PeerStatus, Relation
 from node.assemblies import service as assemblies
-from node.assemblies.models import Minute
+from node.assemblies.models import Minute, Proposal, ProposalStatus
 from node.db import get_session, utcnow
-from node.errors import Forbidden
+from node.errors import Forbidden, Problem
+from node.members.models import Member
+from node.web import forms
 from node.web.base import done, page_member, render
 from node.web.extend import add_to_menu, pages_blueprint
 from node.web.forms import FormErrors
+from node.web.listings import local_time
 
 bp = pages_blueprint("delegates_pages", __name__)
 
@@ -86,8 +100,47 @@ def _mandate_page(mandate: Mandate, status: int = 200, **extra: Any) -> Any:
         reports=_reports(mandate),
         names=_names({mandate.federation, mandate.issuer}),
         carried=carried,
+        **_recall_state(mandate, member),
         **extra,
     )
+
+
+def _recall_state(mandate: Mandate, member: Member) -> dict[str, Any]:
+    """What the recall part of the mandate page shows: whether this node's assembly can still
+    recall the mandate, the petition for a recall vote, and the recall vote if one is open."""
+    db = get_session()
+    recallable = (
+        mandate.assembly_id is not None
+        and mandate.issuer == trust.local_id(_app(), db)
+        and mandate.status is not MandateStatus.RECALLED
+        and mandate.expires_at > utcnow()
+    )
+    if not recallable:
+        return {"recallable": False}
+    petition = db.scalar(
+        select(RecallPetition)
+        .where(RecallPetition.mandate_id == mandate.id, RecallPetition.status == PetitionStatus.OPEN)
+        .limit(1)
+    )
+    signed = petition is not None and db.scalar(
+        select(PetitionSignature.id).where(
+            PetitionSignature.petition_id == petition.id, PetitionSignature.member_id == member.id
+        )
+    ) is not None
+    votes = db.scalars(
+        select(Proposal).where(
+            Proposal.assembly_id == mandate.assembly_id,
+            Proposal.kind == recall.RECALL_KIND,
+            Proposal.status == ProposalStatus.OPEN,
+        )
+    )
+    return {
+        "recallable": True,
+        "petition": petition,
+        "petition_signatures": recall.signatures(db, petition) if petition else 0,
+        "petition_signed": signed,
+        "recall_vote": next((p for p in votes if p.payload.get("mandate") == str(mandate.id)), None),
+    }
 
 
 @bp.get("/mandates/<uuid:mandate_id>")
@@ -129,6 +182,217 @@ def report(mandate_id: uuid.UUID) -> Any:
     return done(
         gettext("Your report is in the assembly's minutes."), "delegates_pages.detail", mandate_id=mandate.id
     )
+
+
+def _reason_or_page(mandate: Mandate, form_name: str) -> tuple[str, Any]:
+    """The reason a member gave for a recall, or the mandate page saying what is missing."""
+    reason = (request.form.get(form_name) or "").strip()
+    if reason and len(reason) <= 1000:
+        return reason, None
+    why = gettext("Fill this in.") if not reason else gettext("Too long: at most %(n)s characters.", n=1000)
+    errors = FormErrors({form_name: why})
+    return reason, _mandate_page(mandate, 422, recall_errors=errors, recall_values={form_name: reason})
+
+
+def _recall_refused(mandate: Mandate, problem: Problem) -> Any:
+    get_session().rollback()
+    errors = forms.from_problem(problem)
+    return _mandate_page(mandate, 422, recall_errors=errors, recall_values={}, recall_detail=problem.detail)
+
+
+@bp.post("/mandates/<uuid:mandate_id>/petition")
+def open_petition(mandate_id: uuid.UUID) -> Any:
+    """Open a petition for a vote to recall the delegate; the member who opens it signs it."""
+    member, db = page_member(), get_session()
+    mandate = mandates.get_mandate(db, mandate_id)
+    reason, refused = _reason_or_page(mandate, "petition_reason")
+    if refused is not None:
+        return refused
+    try:
+        petition = recall.open_petition(db, _app(), mandate, member, reason)
+        db.commit()
+    except Problem as exc:
+        return _recall_refused(mandate, exc)
+    return _signed(petition)
+
+
+@bp.post("/petitions/<uuid:petition_id>/sign")
+def sign_petition(petition_id: uuid.UUID) -> Any:
+    """Sign a petition for a recall vote; at the threshold the vote opens in the assembly."""
+    member, db = page_member(), get_session()
+    petition = recall.get_petition(db, petition_id)
+    try:
+        recall.sign_petition(db, _app(), petition, member)
+        db.commit()
+    except Problem as exc:
+        return _recall_refused(mandates.get_mandate(db, petition.mandate_id), exc)
+    return _signed(petition)
+
+
+def _signed(petition: RecallPetition) -> Any:
+    if petition.proposal_id is not None:
+        message = gettext("Enough members signed: the assembly now votes on the recall.")
+        return done(message, "web.assemblies.proposal", proposal_id=petition.proposal_id)
+    message = gettext(
+        "You signed the petition. The recall vote opens when %(n)s members have signed.", n=petition.threshold
+    )
+    return done(message, "delegates_pages.detail", mandate_id=petition.mandate_id, _anchor="recall-h")
+
+
+@bp.get("/petitions/<uuid:petition_id>")
+def petition(petition_id: uuid.UUID) -> Any:
+    """A petition lives on the page of the mandate it would recall."""
+    page_member()
+    found = recall.get_petition(get_session(), petition_id)
+    return redirect(url_for("delegates_pages.detail", mandate_id=found.mandate_id, _anchor="recall-h"))
+
+
+@bp.post("/mandates/<uuid:mandate_id>/recall")
+def propose_recall(mandate_id: uuid.UUID) -> Any:
+    """Put the recall of the delegate straight to the assembly, decided by its own method."""
+    member, db = page_member(), get_session()
+    mandate = mandates.get_mandate(db, mandate_id)
+    reason, refused = _reason_or_page(mandate, "recall_reason")
+    if refused is not None:
+        return refused
+    try:
+        proposal = recall.propose_recall(db, _app(), mandate, member, reason)
+        db.commit()
+    except Problem as exc:
+        return _recall_refused(mandate, exc)
+    message = gettext("The recall is put to the assembly. Take your position.")
+    return done(message, "web.assemblies.proposal", proposal_id=proposal.id)
+
+
+# --- electing a delegate ---------------------------------------------------------------
+
+POSITION_ROWS = 3
+POSITION_STANCES = ("for", "against", "abstain", "free")
+
+
+def _federations() -> list[Peer]:
+    stmt = select(Peer).where(Peer.relation == Relation.FEDERATION, Peer.status == PeerStatus.ALLOWED)
+    return list(get_session().scalars(stmt.order_by(Peer.name)))
+
+
+def _election_form(assembly: Any, status: int = 200, **extra: Any) -> Any:
+    db = get_session()
+    federations = _federations()
+    chosen = (extra.get("values") or {}).get("federation") or (federations[0].id if federations else "")
+    candidates = []
+    for row in db.scalars(select(Member).order_by(Member.handle).limit(500)):
+        candidates.append((row.handle, mandates.eligibility(db, assembly, row, chosen) if chosen else None))
+    candidates.sort(key=lambda c: (c[1] is not None, c[0]))
+    questions = list(
+        db.scalars(
+            select(CouncilProposal)
+            .where(CouncilProposal.status == CouncilStatus.OPEN)
+            .order_by(CouncilProposal.opened_at.desc())
+            .limit(50)
+        )
+    )
+    return render(
+        "delegates/elect.html",
+        status=status,
+        assembly=assembly,
+        federations=federations,
+        candidates=candidates,
+        questions=questions,
+        rows=range(POSITION_ROWS),
+        stances=POSITION_STANCES,
+        **extra,
+    )
+
+
+def _election_values(form: Any) -> dict[str, Any]:
+    names = ["delegate", "federation", "scope", "term_days", "public_key", "closes_at", "text"]
+    for i in range(POSITION_ROWS):
+        names += [f"pos{i}_topic", f"pos{i}_question", f"pos{i}_stance", f"pos{i}_note"]
+    values = forms.text(form, *names)
+    for i in range(POSITION_ROWS):
+        values[f"pos{i}_allowed"] = [v for v in form.getlist(f"pos{i}_allowed") if v in POSITION_STANCES[:3]]
+    return values
+
+
+def _election_input(values: dict[str, Any]) -> schemas.MandateProposalIn:
+    """The service input for the election form, or FormErrors naming the fields at fault."""
+    topics = str(values.get("scope", "")).replace(";", ",").split(",")
+    scope = [t.strip().lower() for t in topics if t.strip()]
+    positions: list[documents.PositionEntry] = []
+    errors: dict[str, str] = {}
+    for i in range(POSITION_ROWS):
+        topic, question = values.get(f"pos{i}_topic"), values.get(f"pos{i}_question")
+        stance = values.get(f"pos{i}_stance")
+        if not (topic or question):
+            continue
+        if topic and question:
+            errors[f"pos{i}_topic"] = gettext("Give a topic or choose a council question, not both.")
+            continue
+        if stance not in POSITION_STANCES:
+            errors[f"pos{i}_stance"] = gettext("Choose one of the options.")
+            continue
+        entry: dict[str, Any] = {"stance": stance}
+        if values.get(f"pos{i}_note"):
+            entry["note"] = values[f"pos{i}_note"]
+        entry["topic" if topic else "proposal"] = topic.lower() if topic else question
+        if stance == "free":
+            entry["allowed"] = values[f"pos{i}_allowed"]
+        try:
+            # Judged as JSON, as the API judges it (the model is strict).
+            positions.append(documents.PositionEntry.model_validate_json(json.dumps(entry)))
+        except ValidationError:
+            errors[f"pos{i}_topic"] = gettext("Write a topic like relief: small letters, digits, - or _.")
+    data: dict[str, Any] = {k: values[k] for k in ("delegate", "federation", "public_key", "text")
+                            if k in values}
+    data.update(scope=scope, positions=positions, term_days=values.get("term_days"))
+    data["closes_at"] = local_time(values.get("closes_at"), "closes_at")
+    try:
+        parsed = forms.parse(schemas.MandateProposalIn, data)
+    except FormErrors as exc:
+        fields = dict(exc.fields)
+        if "scope" in fields:
+            fields["scope"] = gettext("Write one or more topics, like relief, housing.")
+        errors.update(fields)
+    if errors:
+        raise FormErrors(errors)
+    return parsed
+
+
+@bp.route("/assemblies/<uuid:assembly_id>/elect", methods=["GET", "POST"])
+def elect(assembly_id: uuid.UUID) -> Any:
+    """Propose to the assembly the election of a delegate to a federation, with a mandate."""
+    member, db = page_member(), get_session()
+    assembly = assemblies.get_assembly(db, assembly_id)
+    if request.method == "GET":
+        term = min(30, assembly.delegate_term_days)
+        return _election_form(assembly, values={"term_days": str(term), "pos0_stance": "for"})
+    values = _election_values(request.form)
+    try:
+        body = _election_input(values)
+        delegate = db.scalar(select(Member).where(Member.handle == body.delegate))
+        if delegate is None:
+            raise FormErrors({"delegate": gettext("Choose one of the options.")})
+        federation = _names({body.federation})[body.federation]
+        text = body.text or gettext(
+            "Elect @%(handle)s as delegate to %(federation)s for %(days)s days.",
+            handle=delegate.handle, federation=federation, days=body.term_days,
+        )
+        proposal = mandates.propose_mandate(
+            db, assembly, member, delegate, body.federation, scope=list(body.scope),
+            positions=[documents.position_data(p) for p in body.positions], term_days=body.term_days,
+            public_key=body.public_key, title=gettext("Delegate to %(federation)s: @%(handle)s",
+                                                       federation=federation, handle=delegate.handle)[:120],
+            text=text, closes_at=body.closes_at,
+        )
+        db.commit()
+    except FormErrors as exc:
+        db.rollback()
+        return _election_form(assembly, 422, values=values, errors=exc)
+    except Problem as exc:
+        db.rollback()
+        return _election_form(assembly, 422, values=values, errors=forms.from_problem(exc), detail=exc.detail)
+    message = gettext("The election is put to the assembly.")
+    return done(message, "web.assemblies.proposal", proposal_id=proposal.id)
 
 
 @bp.get("/council")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Flask
 
 from node.web import csrf, headers, i18n, labels
+from node.web.extend import page_exists
 
 
 def init_app(app: Flask) -> None:
@@ -19,5 +20,5 @@ def init_app(app: Flask) -> None:
     i18n.init_app(app)
     headers.init_app(app)
     app.jinja_env.filters.update(labels.filters())
-    app.jinja_env.globals.update(labels.globals_(), csrf_token=csrf.token)
+    app.jinja_env.globals.update(labels.globals_(), csrf_token=csrf.token, page_exists=page_exists)
     app.register_blueprint(web)

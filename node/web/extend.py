@@ -44,3 +44,8 @@ def menu() -> list[dict[str, Any]]:
         {"label": str(label), "url": url_for(endpoint), "prefixes": prefixes}
         for label, endpoint, prefixes in current_app.extensions.get(MENU, [])
     ]
+
+
+def page_exists(endpoint: str) -> bool:
+    """Whether a page is served, so that a template links to another package's page only then."""
+    return endpoint in current_app.view_functions
