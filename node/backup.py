@@ -15,6 +15,7 @@ import hashlib
 import importlib
 import json
 import os
+import re
 import time
 import uuid
 import zipfile
@@ -44,6 +45,8 @@ MODEL_PACKAGES = ("federation", "delegates")
 SETUP_TABLES = {"categories", "federation_identity", "federation_node_keys", "federation_counters"}
 # Tables that are not the node's data: the schema version (kept in the manifest) and a broker's queue.
 NOT_DATA_PREFIXES = ("alembic_version", "kombu_")
+# What a backup's instance file names are made of (see `inside_instance`).
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 Progress = Callable[[int], None]
 
@@ -283,6 +286,10 @@ class Archive:
 
     def verify(self, progress: Progress = lambda _n: None) -> None:
         """Check every member's checksum and row count; raise BackupError on the first mismatch."""
+        for entry in self.manifest["files"]:
+            # Checked before anything is written: a crafted archive must not touch the database.
+            if not inside_instance(entry["path"]):
+                raise BackupError(f"the archive names a file outside the instance folder: {entry['path']!r}")
         for entry in self.manifest["tables"]:
             digest = hashlib.sha256()
             rows = 0
@@ -326,6 +333,16 @@ class Archive:
 
 
 # --- restore ----------------------------------------------------------------------------------
+
+def inside_instance(relative: Any) -> bool:
+    """Whether an archive's file name is a plain relative path inside the instance folder: parts
+    of letters, digits, dots, dashes and underscores only (what a backup writes), so no absolute
+    path, `..`, NUL byte, drive letter or Windows separator gets through."""
+    if not isinstance(relative, str) or not relative:
+        return False
+    parts = relative.split("/")
+    return all(part not in ("", ".", "..") and _PLAIN_NAME.fullmatch(part) for part in parts)
+
 
 def restore(settings: Settings, source: Path, force: bool = False,
             progress: Progress = lambda _n: None) -> Summary:
@@ -456,7 +473,7 @@ def _restore_files(settings: Settings, archive: Archive, summary: Summary, progr
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     for entry in archive.manifest["files"]:
         relative = Path(entry["path"])
-        if relative.is_absolute() or ".." in relative.parts:
+        if not inside_instance(entry["path"]):
             raise BackupError(f"the archive names a file outside the instance folder: {entry['path']}")
         data = archive.read_file(entry["path"])
         target = root / relative

@@ -55,8 +55,12 @@ def read_body(settings: Settings) -> bytes:
     cap = settings.upload_max_bytes
     if request.content_length is not None and request.content_length > cap:
         raise TooLarge("the photo is too large", [FieldError("body", f"at most {cap} bytes")])
-    request.max_content_length = cap
+    # A body without a declared length (chunked) is cut at the limit when read, not refused:
+    # read one byte past it, and refuse if that byte came, so a cut photo is never kept.
+    request.max_content_length = cap + 1
     data = request.get_data(cache=False)
+    if len(data) > cap:
+        raise TooLarge("the photo is too large", [FieldError("body", f"at most {cap} bytes")])
     if not data:
         raise ValidationFailed("no photo sent", [FieldError("body", "send the image bytes as the body")])
     return data
