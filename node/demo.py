@@ -280,7 +280,12 @@ class Region:
         self._incident()
 
     def _incident(self) -> None:
-        """The federation declares the storm an incident under the emergency rule."""
+        """The federation's rapid-response team declares the storm an incident under the emergency rule."""
+        # Only a member of the rapid-response roster may declare under the emergency rule: the
+        # steward starts the team, and so is on it.
+        team = {"name": "Rapid response", "slug": "rapid-response", "template": "rapid_response",
+                "create_shifts": False}
+        self.federation.api("POST", "/projects", team, expect=201)
         now = datetime.now(UTC)
         cells = demo_seed.incident_cells([n.place for n in self.nodes])
         starts, ends = (now - timedelta(hours=2)).isoformat(), (now + timedelta(days=3)).isoformat()

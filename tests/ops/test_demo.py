@@ -137,7 +137,8 @@ def test_demo_region_federates_a_need_and_stops_cleanly(tmp_path: Path) -> None:
         metrics = requests.get(first["url"] + "/metrics", timeout=10).text
         assert 'mutualaid_worker_tasks_total{outcome="success",task="mutualaid.drain_peer"}' in metrics
     finally:
-        os.killpg(demo.pid, signal.SIGINT)
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGINT)
         demo.wait(120)
         log.close()
     output = (tmp_path / "demo.out").read_text()
