@@ -7,6 +7,7 @@ never imports this package.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -29,11 +30,13 @@ from delegates.models import (
 )
 from federation.models import Peer, PeerStatus, Relation
 from node.assemblies import service as assemblies
+from node.assemblies.methods import ALLOWED
 from node.assemblies.models import Minute, Proposal, ProposalStatus
 from node.db import get_session, utcnow
 from node.errors import Forbidden, Problem
 from node.members.models import Member
 from node.web import forms
+from node.web.assemblies import STANCE_ORDER
 from node.web.base import done, page_member, render
 from node.web.extend import add_to_menu, pages_blueprint
 from node.web.forms import FormErrors
@@ -398,15 +401,23 @@ def elect(assembly_id: uuid.UUID) -> Any:
 @bp.get("/council")
 def council_index() -> Any:
     """Questions before the councils of this node's federations."""
-    page_member()
+    return _council_index_page()
+
+
+def _council_index_page(status: int = 200, **extra: Any) -> Any:
+    member = page_member()
     rows = list(
         get_session().scalars(select(CouncilProposal).order_by(CouncilProposal.opened_at.desc()).limit(50))
     )
+    mine = _live_mandates(member)
     return render(
         "delegates/council.html",
+        status=status,
         open=[r for r in rows if r.status is CouncilStatus.OPEN],
         decided=[r for r in rows if r.status is not CouncilStatus.OPEN],
-        names=_names({r.federation for r in rows}),
+        names=_names({r.federation for r in rows} | {m.federation for m in mine}),
+        my_mandates=mine,
+        **extra,
     )
 
 
@@ -414,8 +425,11 @@ def council_index() -> Any:
 def council_detail(proposal_id: uuid.UUID) -> Any:
     """One council question: the count so far and what each delegate said."""
     page_member()
-    db = get_session()
-    proposal = council.get_proposal(db, proposal_id)
+    return _council_page(council.get_proposal(get_session(), proposal_id))
+
+
+def _council_page(proposal: CouncilProposal, status: int = 200, **extra: Any) -> Any:
+    member, db = page_member(), get_session()
     acts = list(db.scalars(select(Act).where(Act.proposal_id == proposal.id).order_by(Act.created)))
     delegates = (
         {
@@ -426,14 +440,150 @@ def council_detail(proposal_id: uuid.UUID) -> Any:
         else {}
     )
     tally = council.current_tally(db, proposal) if proposal.status is CouncilStatus.OPEN else None
+    mine = _live_mandates(member, proposal.federation) if proposal.status is CouncilStatus.OPEN else []
     return render(
         "delegates/council_proposal.html",
+        status=status,
         proposal=proposal,
         acts=acts,
         delegates=delegates,
         tally=tally,
         names=_names({proposal.federation, *(a.node for a in acts)}),
+        my_mandates=[(m, council.position_for(m, proposal)) for m in mine],
+        stances=[s for s in STANCE_ORDER if s in ALLOWED[proposal.method]],
+        **extra,
     )
+
+
+# --- a delegate's acts at the council ----------------------------------------------------
+#
+# An act is signed with the key the mandate binds, and that key stays with the delegate: the
+# page prepares the unsigned act, the delegate signs it on their own device
+# (`python -m delegates.sign`, or any client that signs the same way) and pastes it back.
+
+ACT_TOPIC = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
+
+
+def _live_mandates(member: Member, federation: str | None = None) -> list[Mandate]:
+    stmt = select(Mandate).where(
+        Mandate.member_id == member.id,
+        Mandate.status == MandateStatus.LIVE,
+        Mandate.expires_at > utcnow(),
+    )
+    if federation is not None:
+        stmt = stmt.where(Mandate.federation == federation)
+    return list(get_session().scalars(stmt.order_by(Mandate.issued_at.desc())))
+
+
+def _chosen_mandate(member: Member, federation: str | None, wanted: str | None) -> Mandate:
+    mine = _live_mandates(member, federation)
+    found = next((m for m in mine if str(m.id) == wanted), mine[0] if len(mine) == 1 else None)
+    if found is None:
+        if not mine:
+            raise Forbidden("only a delegate with a live mandate to this federation may act at its council")
+        raise FormErrors({"mandate": gettext("Choose one of the options.")})
+    return found
+
+
+def _sign_page(mandate: Mandate, unsigned: str, status: int = 200, **extra: Any) -> Any:
+    act = json.loads(unsigned)
+    proposal = get_session().get(CouncilProposal, uuid.UUID(act["proposal"])) if act.get("proposal") else None
+    return render(
+        "delegates/sign.html", status=status, mandate=mandate, unsigned=unsigned, act=act, proposal=proposal,
+        names=_names({mandate.federation}), **extra,
+    )
+
+
+@bp.post("/council/<uuid:proposal_id>/prepare")
+def prepare_act(proposal_id: uuid.UUID) -> Any:
+    """Prepare a delegate's vote or statement on a council question, for them to sign."""
+    member, db = page_member(), get_session()
+    proposal = council.get_proposal(db, proposal_id)
+    values = forms.text(request.form, "mandate", "act", "stance", "text")
+    try:
+        mandate = _chosen_mandate(member, proposal.federation, values.get("mandate"))
+        act, stance, said = values.get("act"), values.get("stance"), values.get("text", "")
+        errors = {}
+        if act not in ("vote", "statement"):
+            errors["act"] = gettext("Choose one of the options.")
+        elif act == "vote" and stance not in {s.value for s in ALLOWED[proposal.method]}:
+            errors["stance"] = gettext("Choose one of the options.")
+        elif act == "statement" and not said:
+            errors["text"] = gettext("Fill this in.")
+        if len(said) > 4000:
+            errors["text"] = gettext("Too long: at most %(n)s characters.", n=4000)
+        if errors:
+            raise FormErrors(errors)
+    except FormErrors as exc:
+        return _council_page(proposal, 422, errors=exc, values=values)
+    unsigned = documents.act_document(
+        mandate_id=str(mandate.id), federation=mandate.federation, act=str(act), created=utcnow(),
+        proposal=str(proposal.id), stance=stance if act == "vote" else None, text=said,
+    )
+    return _sign_page(mandate, json.dumps(unsigned, ensure_ascii=False, indent=1))
+
+
+@bp.post("/council/prepare")
+def prepare_proposal() -> Any:
+    """Prepare a delegate's new question for the council, for them to sign."""
+    member = page_member()
+    values = forms.text(request.form, "mandate", "title", "topic", "text")
+    try:
+        mandate = _chosen_mandate(member, None, values.get("mandate"))
+        errors = {}
+        if not values.get("title") or len(values["title"]) > 120:
+            errors["title"] = gettext("Fill this in.") if not values.get("title") else gettext(
+                "Too long: at most %(n)s characters.", n=120)
+        if not ACT_TOPIC.match(values.get("topic", "")):
+            errors["topic"] = gettext("Write a topic like relief: small letters, digits, - or _.")
+        if not values.get("text") or len(values["text"]) > 4000:
+            errors["text"] = gettext("Fill this in.") if not values.get("text") else gettext(
+                "Too long: at most %(n)s characters.", n=4000)
+        if errors:
+            raise FormErrors(errors)
+    except FormErrors as exc:
+        return _council_index_page(422, errors=exc, values=values)
+    unsigned = documents.act_document(
+        mandate_id=str(mandate.id), federation=mandate.federation, act="proposal", created=utcnow(),
+        title=values["title"], topic=values["topic"], text=values["text"],
+    )
+    return _sign_page(mandate, json.dumps(unsigned, ensure_ascii=False, indent=1))
+
+
+@bp.post("/mandates/<uuid:mandate_id>/acts")
+def submit_act(mandate_id: uuid.UUID) -> Any:
+    """Send the delegate's signed act to the federation, after the same checks it will make."""
+    db, mandate = get_session(), _own(mandate_id)
+    unsigned = request.form.get("unsigned") or "{}"
+    upload = request.files.get("signed_file")
+    pasted = (upload.read().decode("utf-8", "replace") if upload and upload.filename else "") or (
+        request.form.get("signed") or "")
+    try:
+        json.loads(unsigned)
+    except ValueError:
+        unsigned = "{}"
+    try:
+        value = json.loads(pasted)
+    except ValueError:
+        errors = FormErrors({"signed": gettext("Paste the whole signed act, from { to }.")})
+        return _sign_page(mandate, unsigned, 422, errors=errors, signed=pasted)
+    try:
+        act = council.submit(db, _app(), mandate, value)
+        if mandate.assembly_id is not None:
+            member = page_member()
+            what = f"{act.kind} {act.stance.value if act.stance else ''}".strip()
+            said = f"{member.handle} as delegate: {what}. {act.text}".strip()
+            assemblies.add_minute(db, mandates.assembly_of(db, mandate), "delegate", said, member)
+        db.commit()
+    except Problem as exc:
+        db.rollback()
+        reason = getattr(exc, "reason", None)
+        errors = FormErrors({"signed": exc.detail}, gettext("The federation would refuse this act."))
+        return _sign_page(mandate, unsigned, 422, errors=errors, signed=pasted, reason=reason)
+    message = gettext("Your signed act is on its way to the federation.")
+    if act.proposal_id is not None:
+        return done(message, "delegates_pages.council_detail", proposal_id=act.proposal_id)
+    return done(message, "delegates_pages.council_index")
 
 
 def init_app(app: Flask) -> None:
