@@ -22,6 +22,7 @@ from node.errors import Conflict, FieldError, InvalidState, NotFound, Validation
 from node.members.auth import token_digest
 from node.members.models import Member
 from node.projects.models import Audience, Project, Survey, SurveyResponse, SurveyStatus
+from node.projects.notifications import notify_many
 from node.projects.schemas_stories import AnswerIn, SurveyIn
 from node.projects.service import post_need
 from node.resources.areas import coarse_cell
@@ -46,6 +47,18 @@ def create(db: Session, project: Project, member: Member, data: SurveyIn) -> tup
                     link_hash=token_digest(link) if link else None, created_by_id=member.id)
     db.add(survey)
     db.flush()
+    return survey, link
+
+
+def send(db: Session, project: Project, member: Member, data: SurveyIn) -> tuple[Survey, str | None]:
+    """Open a survey for the project and tell the node's members of it, as they chose; a
+    neighbours' survey gets its secret link instead (returned once)."""
+    survey, link = create(db, project, member, data)
+    if survey.audience == Audience.MEMBERS:
+        notify_many(db, db.scalars(select(Member.id).where(Member.id != member.id)), "survey",
+                    f"{project.name} asks: {survey.title}",
+                    f"{survey.intro}\n\nYour answers help {project.name} see what is needed.".lstrip(),
+                    dedupe_prefix=f"survey:{survey.id}")
     return survey, link
 
 

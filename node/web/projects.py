@@ -192,11 +192,10 @@ def hold(item_id: uuid.UUID) -> Any:
     item = tools.get_item(db, item_id)
     tools.place_hold(db, settings(), item, member)
     db.commit()
-    return done(
-        gettext("You are on the list for %(name)s.", name=item.name),
-        "web.projects.detail",
-        project_id=item.project_id,
-    )
+    message = gettext("You are on the list for %(name)s.", name=item.name)
+    if request.form.get("back") == "item":
+        return done(message, "web.projects.item", item_id=item.id)
+    return done(message, "web.projects.detail", project_id=item.project_id)
 
 
 @bp.route("/stories", methods=["GET", "POST"])
@@ -228,3 +227,9 @@ def story_list() -> Any:
         values=values,
         errors=errors,
     )
+
+
+# The pages of swaps, the tool library and surveys add their views to this blueprint.
+import node.web.project_library  # noqa: E402
+import node.web.project_surveys  # noqa: E402
+import node.web.project_swaps  # noqa: E402, F401

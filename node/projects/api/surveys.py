@@ -18,8 +18,7 @@ from node.members.models import Member
 from node.projects import schemas_stories as schemas
 from node.projects import service, surveys
 from node.projects.api.common import settings
-from node.projects.models import Audience, Survey, SurveyResponse
-from node.projects.notifications import notify_many
+from node.projects.models import Survey, SurveyResponse
 
 bp = ApiBlueprint("surveys_api", __name__, tag="Needs surveys")
 PUBLIC_ANSWER_LIMIT = "20 per hour"
@@ -47,12 +46,7 @@ def create_survey(project_id: uuid.UUID, body: schemas.SurveyIn) -> Any:
     project = service.get_project(db, project_id)
     service.require_participant(db, project, member)
     service.require_active(project)
-    survey, link = surveys.create(db, project, member, body)
-    if survey.audience == Audience.MEMBERS:
-        notify_many(db, db.scalars(select(Member.id).where(Member.id != member.id)), "survey",
-                    f"{project.name} asks: {survey.title}",
-                    f"{survey.intro}\n\nYour answers help {project.name} see what is needed.".lstrip(),
-                    dedupe_prefix=f"survey:{survey.id}")
+    survey, link = surveys.send(db, project, member, body)
     db.commit()
     return survey_out(db, survey, member, link)
 
