@@ -180,7 +180,7 @@ def _survey_page(survey: Survey, member: Member | None, status: int = 200, link:
               else url_for("web.projects.survey", survey_id=survey.id))
     return render(
         "projects/survey.html", status=status, survey=survey, project=project, answered=answered,
-        participant=participant, open=survey.status == SurveyStatus.OPEN, action=action,
+        participant=participant, open=survey.status == SurveyStatus.OPEN, form_action=action,
         ask_area=_needs_area(survey, project), neighbour=link is not None,
         results=surveys.results(db, survey) if participant else None,
         labels={q["id"]: {o["value"]: o["label"] for o in q.get("options", [])} for q in survey.questions},

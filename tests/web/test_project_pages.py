@@ -192,6 +192,7 @@ def test_members_answer_a_survey_and_their_needs_are_posted(app: Flask) -> None:
     survey = location(sent)
     assert "The survey is sent to the members." in text(kim.get(survey))
 
+    assert f'<form method="post" action="{survey}"' in text(lou.get(survey))
     wrong = lou.post(survey, {"a-people": "lots", "a-q1": "9", "a-needs": ["meals"]}, token_from=survey)
     page = text(wrong)
     assert wrong.status_code == 422 and "must be a number" in page and "from 1 to 5" in page
@@ -222,6 +223,7 @@ def test_neighbours_answer_through_the_link(app: Flask) -> None:
     neighbour = Pages(app.test_client())
     page = text(neighbour.get(link.group(1)))
     assert "Tools for the street" in page and "Tools to borrow" in page and "Log out" not in page
+    assert f'<form method="post" action="{link.group(1)}"' in page
     wrong = neighbour.post(link.group(1), {"a-needs": ["spaceship"]}, token_from=link.group(1))
     assert wrong.status_code == 422 and "unknown options: spaceship" in text(wrong)
     done = neighbour.post(link.group(1), {"a-needs": ["tools"], "a-which": "A drill", "area": CELL},
