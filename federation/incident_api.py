@@ -11,7 +11,8 @@ from flask import Response, current_app
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 from sqlalchemy import select
 
-from federation import incidents, situation, solidarity
+from federation import incidents, situation, solidarity, takeover
+from federation.bodies import NodeId
 from node.api.operations import ApiBlueprint
 from node.api.paging import Page, PageQuery, page_of, paginate
 from node.db import get_session
@@ -166,9 +167,100 @@ def pass_on_solidarity_request(body: SolidarityIn) -> Any:
     return solidarity.as_dict(row)
 
 
+# --- take-overs of stalled pledges (federation/takeover.py) --------------------------------
+
+class TakeoverIn(Input):
+    owner: NodeId = Field(description="The node that owns the pledge's listing and decides")
+    listing_id: uuid.UUID
+    reason: Annotated[str, StringConstraints(max_length=300)] = ""
+
+
+class NoteIn(Input):
+    note: Annotated[str, StringConstraints(max_length=300)] = ""
+
+
+class TakeoverOut(BaseModel):
+    id: str
+    pledge_id: str
+    listing_id: str
+    owner: str
+    requester: str
+    status: str
+    reason: str
+    decide_by: datetime | None
+    new_pledge_id: str | None
+
+
+@bp.operation("/pledges/<uuid:pledge_id>/takeover", "POST",
+              "Ask the owning node to let this node take over a stalled pledge (stewards)",
+              body=TakeoverIn, response=TakeoverOut, status=201, problems=(403, 422))
+def request_takeover(pledge_id: uuid.UUID, body: TakeoverIn) -> Any:
+    db = get_session()
+    require_steward(db, require_member())
+    row = takeover.request(db, _app(), body.owner, body.listing_id, pledge_id, body.reason)
+    db.commit()
+    return takeover.as_dict(row)
+
+
+@bp.operation("/takeovers", "GET", "Take-over requests this node made or received (stewards)",
+              query=PageQuery, response=Page[TakeoverOut], problems=(403,))
+def list_takeovers(query: PageQuery) -> Any:
+    db = get_session()
+    require_steward(db, require_member())
+    rows, total = paginate(db, select(takeover.Takeover).order_by(
+        takeover.Takeover.requested_at.desc(), takeover.Takeover.id), query)
+    return page_of([takeover.as_dict(row) for row in rows], total, query)
+
+
+@bp.operation("/takeovers/<uuid:takeover_id>/approve", "POST",
+              "Approve a take-over of a pledge against this node's listing (stewards)",
+              response=TakeoverOut, problems=(403, 404, 409))
+def approve_takeover(takeover_id: uuid.UUID) -> Any:
+    db = get_session()
+    require_steward(db, require_member())
+    row = takeover.approve(db, _app(), takeover_id)
+    db.commit()
+    return takeover.as_dict(row)
+
+
+@bp.operation("/takeovers/<uuid:takeover_id>/refuse", "POST",
+              "Refuse a take-over, saying why (stewards)", body=NoteIn, response=TakeoverOut,
+              problems=(403, 404, 409))
+def refuse_takeover(takeover_id: uuid.UUID, body: NoteIn) -> Any:
+    db = get_session()
+    require_steward(db, require_member())
+    row = takeover.refuse(db, _app(), takeover_id, body.note)
+    db.commit()
+    return takeover.as_dict(row)
+
+
+@bp.operation("/pledges/<uuid:pledge_id>/progress", "POST",
+              "Tell the owner an accepted pledge of this node is moving (stewards)", body=NoteIn,
+              problems=(403, 404, 409))
+def pledge_progress(pledge_id: uuid.UUID, body: NoteIn) -> Any:
+    db = get_session()
+    require_steward(db, require_member())
+    pledge = takeover.report_progress(db, _app(), pledge_id, body.note)
+    db.commit()
+    return {"id": str(pledge.id), "status": pledge.status.value}
+
+
+@bp.operation("/pledges/<uuid:pledge_id>/fulfil", "POST",
+              "Record that a pledge against this node's listing was delivered (stewards)",
+              problems=(403, 404, 409))
+def fulfil_pledge(pledge_id: uuid.UUID) -> Any:
+    db = get_session()
+    require_steward(db, require_member())
+    pledge = takeover.fulfil(db, _app(), pledge_id)
+    db.commit()
+    return {"id": str(pledge.id), "status": pledge.status.value}
+
+
 def init_app(app: Any) -> None:
-    """Serve the incidents API; the sweep matches live incidents (federation role only)."""
+    """Serve the incidents API; the sweep matches live incidents (federation role only) and
+    approves take-over requests nobody decided on in time."""
     from federation.sweep import register_job
 
     app.register_blueprint(bp)
     register_job("incident-matching", incidents.match_live)
+    register_job("takeover-approval", takeover.approve_due)

@@ -208,6 +208,8 @@ class PledgeStatus(enum.StrEnum):
     DECLINED = "declined"
     EXPIRED = "expired"
     WITHDRAWN = "withdrawn"
+    FULFILLED = "fulfilled"  # delivered, as the owner records (federation/takeover.py)
+    TAKEN_OVER = "taken_over"  # another node took the stalled pledge over
 
 
 class Pledge(Base):
@@ -233,6 +235,8 @@ class Pledge(Base):
     lease_until: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
+    # The pledger's last word that an accepted pledge is moving (pledge.progress).
+    progress_at: Mapped[datetime | None]
 
 
 class Rejection(Base):

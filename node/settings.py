@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     federation_area_cells: list[str] = Field(default_factory=list)
     # An incident declared under the emergency rule lapses unless the council ratifies it by then.
     incident_ratify_hours: int = Field(default=72, ge=1, le=720)
+    # An accepted pledge with no progress for this long may be taken over by another node; a
+    # take-over request the owner has not decided on is approved after takeover_approve_minutes.
+    pledge_stall_minutes: int = Field(default=720, ge=1, le=43200)
+    takeover_approve_minutes: int = Field(default=60, ge=1, le=10080)
     # The neighbourhood's H3 cell, offered as the area of a new need or offer in the web pages.
     default_area_cell: str | None = None
     # "json": one JSON object per line for log collectors; "text": plain lines for a terminal.
