@@ -232,3 +232,18 @@ def test_neighbours_answer_through_the_link(app: Flask) -> None:
     assert neighbour.get("/neighbours/surveys/srv_nothing").status_code == 404
     survey = re.search(r'href="(/surveys/[0-9a-f-]{36})"', text(kim.get(path + "/surveys")))
     assert survey and "1 answers; 1 needs raised." in text(kim.get(survey.group(1)))
+
+
+def test_neighbours_answers_are_rate_limited(app: Flask) -> None:
+    kim = member_pages(app, "kim")
+    path = _start(kim, "tool_library", "Tools")
+    sent = _send(kim, path, audience="neighbours", ready="", q1_text="Which tools would you borrow?")
+    link = re.search(r'href="https?://[^"/]+(/neighbours/surveys/[^"]+)"', text(sent))
+    assert link
+    # A fresh address of its own, so that counts kept in Redis by other tests do not mix in.
+    address = "10." + ".".join(str(b) for b in uuid.uuid4().bytes[:3])
+    neighbour = Pages(app.test_client())
+    codes = [neighbour.post(link.group(1), {"a-q1": "A saw"}, token_from=link.group(1),
+                            environ_overrides={"REMOTE_ADDR": address}).status_code for _ in range(21)]
+    assert codes == [200] * 20 + [429]
+    assert neighbour.get(link.group(1), environ_overrides={"REMOTE_ADDR": address}).status_code == 200
