@@ -1,4 +1,5 @@
-"""In a real browser on a real node: a delegate sees the mandate, takes it up and reports back."""
+"""In a real browser on a real node: a delegate sees the mandate, takes it up and reports back;
+another member petitions for a vote to recall them."""
 
 from __future__ import annotations
 
@@ -36,3 +37,13 @@ def test_a_delegate_sees_the_mandate(people: Any, node: NodeServer) -> None:
     page.get_by_role("link", name="The federation council").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Federation council")
     uma.check()
+    vic = people()
+    join(vic, unique("vic"), "Vic")
+    page = vic.open("/council")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Delegates").click()
+    page.get_by_role("link", name=f"@{handle} to").click()
+    page.get_by_label("Why should the delegate be recalled?").fill("Voted against the mandate")
+    page.get_by_role("button", name="Open a petition and sign it").click()
+    expect(page.get_by_role("status")).to_contain_text("You signed the petition.")
+    expect(page.get_by_text("1 of 3 signatures needed.")).to_be_visible()
+    vic.check()

@@ -169,3 +169,28 @@ def test_an_assembly_elects_a_delegate_with_a_mandate(app: Any) -> None:
         }
     again = ada.post(path, election, token_from=path)
     assert again.status_code == 422 and "already holds a live mandate" in text(again)
+
+
+def test_every_delegate_and_relief_page_answers_in_both_languages(app: Any) -> None:
+    from tests.web.delegate_seeds import delegate_pages
+
+    dee = member_pages(app, "dee")
+    pages = delegate_pages(app, "dee")
+    expected = {
+        "mandate": "1 of 3 signatures needed.",
+        "elect": "City federation",
+        "council": "Act as delegate",
+        "incident": "Drinking water",
+        "pledge": "Pledge against a need",
+    }
+    for name, path in pages.items():
+        joiner = "&" if "?" in path else "?"
+        response = dee.get(f"{path}{joiner}lang=en")
+        assert response.status_code == 200 and expected[name] in text(response), name
+        assert len(response.data) < 100 * 1024
+        assert dee.get(f"{path}{joiner}lang=es").status_code == 200
+    dee.get("/?lang=en")
+    unsigned = dee.post(
+        pages["council"] + "/prepare", {"act": "vote", "stance": "for"}, token_from=pages["council"]
+    )
+    assert unsigned.status_code == 200 and "The act to sign" in text(unsigned)

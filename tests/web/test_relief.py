@@ -232,3 +232,16 @@ def test_a_member_pledges_against_a_need_of_another_node(app: Any) -> None:
             20,
             "Two crates",
         )
+
+
+def test_the_federation_pages_the_browser_checks_answer(app_factory: Any) -> None:
+    from tests.web.delegate_seeds import federation_pages
+
+    fed = _federation_node(app_factory)
+    rita = member_pages(fed, "rita")
+    pages = federation_pages(fed, "rita")
+    declare = text(rita.get(pages["declare"]))
+    assert "The council, by a decision it passed" in declare and "under the emergency rule" in declare
+    assert "Declare the flood" in declare
+    incident = text(rita.get(pages["incident"]))
+    assert "Ratify with the council" in incident and "Close with the council" in incident
