@@ -6,6 +6,7 @@ through the pages as members would, and photographs each page at a phone's size.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -72,6 +73,10 @@ def take(browser: Browser, node: NodeServer) -> None:
     shoot(ana, "/me", "my-data")
     shoot(ben, "/needs?lang=es", "needs-es")
     shoot(rosa, "/situation?lang=en", "situation")
+    delegate = json.loads(node.python("tests.web.delegate_seeds", "rosa"))
+    shoot(rosa, delegate["elect"], "elect-delegate")
+    shoot(rosa, delegate["mandate"], "mandate")
+    shoot(rosa, delegate["council"], "council-question")
     for person in (ana, ben, rosa):
         person.close()
 
