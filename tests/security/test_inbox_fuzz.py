@@ -11,8 +11,10 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from collections import Counter
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +29,7 @@ REASONS = {
 }
 CELL = "881f1d4815fffff"
 GOAL = 10_000
+BATCHES = 160
 KINDS = ["garbage", "drop", "extra", "retype", "huge", "deep", "surrogate",
          "signed-bad-body", "unsigned-body"]
 
@@ -121,21 +124,25 @@ def federation_rows(network: Network) -> dict[str, int]:
     return row_counts(network.nodes["b"])
 
 
-def test_ten_thousand_spoiled_envelopes_are_each_refused_with_a_reason(network: Network) -> None:
+def test_ten_thousand_spoiled_envelopes_are_each_refused_with_a_reason(
+    network: Network, capsys: pytest.CaptureFixture[str]
+) -> None:
     network.node("a")
     b = network.node("b", inbox_rate_limit="1000000 per minute")
     network.peer("a", "b")
     spoiler = Spoiler(network)
     client = b.test_client()
     before = federation_rows(network)
-    seen = {"envelopes": 0, "batches": 0}
+    seen = {"envelopes": 0, "batches": 0, "refused": 0}
+    kinds: Counter[str] = Counter()
 
-    @settings(max_examples=160, deadline=None, derandomize=True, database=None, phases=[Phase.generate],
+    @settings(max_examples=BATCHES, deadline=None, derandomize=True, database=None, phases=[Phase.generate],
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(st.lists(mutation(), min_size=21, max_size=24), st.lists(st.integers(0, 71), max_size=4))
     def batch(mutations: list[tuple[str, Any]], repeats: list[int]) -> None:
         # Each mutation is built three times (fresh seqs for the signed ones): cheap volume.
         envelopes = [spoiler.build(kind, arg) for kind, arg in mutations for _ in range(3)]
+        kinds.update(kind for kind, _arg in mutations for _ in range(3))
         envelopes += [envelopes[i % len(envelopes)] for i in repeats]  # the same one twice
         payload = json.dumps({"envelopes": envelopes})
         response = client.post("/federation/inbox", data=payload, content_type="application/json")
@@ -144,6 +151,7 @@ def test_ten_thousand_spoiled_envelopes_are_each_refused_with_a_reason(network: 
         assert response.status_code < 500, response.get_data(as_text=True)[:500]
         if response.status_code != 200:
             assert response.mimetype == "application/problem+json"
+            seen["refused"] += len(envelopes)
             return
         results = response.get_json()["results"]
         assert len(results) == len(envelopes)
@@ -151,10 +159,18 @@ def test_ten_thousand_spoiled_envelopes_are_each_refused_with_a_reason(network: 
             assert result["status"] in ("rejected", "duplicate"), result
             assert result.get("reason") in REASONS, result
             assert result.get("detail"), result
+        seen["refused"] += len(results)
 
     batch()
     assert federation_rows(network) == before
-    assert seen["envelopes"] >= GOAL, seen
+    # The volume is counted, not assumed: every envelope sent was answered, and every way of
+    # spoiling one was tried hundreds of times.
+    assert seen["envelopes"] >= GOAL and seen["batches"] == BATCHES, seen
+    assert seen["refused"] == seen["envelopes"], seen
+    assert set(kinds) == set(KINDS) and min(kinds.values()) >= 500, kinds
+    with capsys.disabled():  # the count, in the run's output
+        print(f"\ninbox fuzz: {seen['envelopes']} envelopes in {seen['batches']} batches, each refused "
+              f"with a reason; {min(kinds.values())} or more of each of {len(KINDS)} kinds")
 
 
 def test_batches_that_are_not_json_or_not_utf8_are_problems(network: Network) -> None:
