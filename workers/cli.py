@@ -13,11 +13,12 @@ from node.cli import NodeContext, cli, pass_node
 @click.option("--concurrency", type=int, default=None,
               help="Deliveries in parallel (threads; default the worker_concurrency setting).")
 @click.option("--beat/--no-beat", default=True, show_default=True,
-              help="Also run the timer of the periodic sweep (one per node is enough; more do no harm).")
+              help="Also run the timer of the periodic tasks: the sweep, reminders and mail, "
+                   "and closing what is due in assemblies (one per node is enough; more do no harm).")
 @click.option("--loglevel", default="INFO", show_default=True, help="Celery's log level.")
 @pass_node
 def worker(node: NodeContext, concurrency: int | None, beat: bool, loglevel: str) -> None:
-    """Run a worker that drains the outbox to peers, with the sweep's timer embedded."""
+    """Run a worker that drains the outbox to peers, with the timer of the periodic tasks embedded."""
     from workers.celery_app import make_celery
 
     app = node.app
@@ -46,7 +47,7 @@ def worker(node: NodeContext, concurrency: int | None, beat: bool, loglevel: str
 @click.option("--loglevel", default="INFO", show_default=True, help="Celery's log level.")
 @pass_node
 def beat(node: NodeContext, loglevel: str) -> None:
-    """Run only the timer of the periodic sweep (for a worker started with --no-beat)."""
+    """Run only the timer of the periodic tasks (for a worker started with --no-beat)."""
     from workers.celery_app import make_celery
 
     app = node.app
