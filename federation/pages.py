@@ -259,9 +259,8 @@ def declare() -> Any:
         emergency = values.get("authority") == "emergency"
         if not emergency and not values.get("decision"):
             errors["decision"] = gettext("Choose the council's decision, or declare an emergency.")
-        if errors:
+        if errors or starts is None or ends is None:
             raise forms.FormErrors(errors)
-        assert starts is not None and ends is not None
         if not emergency and not allowed["by_council"]:
             raise Forbidden("a declaration by council decision is made by a steward")
         cells = [c for c in re.split(r"[\s,;]+", values.get("cells", "")) if c]
