@@ -8,17 +8,18 @@ to refuse the envelope.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from federation import bodies, pledges
 from federation.envelope import EnvelopeError, Parsed, now
 from federation.keys import fingerprint, node_id_for
 from federation.models import Peer, PeerKey, PeerRole, Relation, RemoteListing
-from federation.registry import APPLIED, ApplyContext, register
+from federation.registry import APPLIED, ApplyContext, pending_write, register
 from federation.wake import pull_after_commit
 
 RETENTION_TTL = timedelta(days=90)
@@ -30,12 +31,41 @@ FORGOTTEN = "ignored: the listing was erased"
 # --- needs and surpluses ----------------------------------------------------------------
 
 LISTINGS = "remote_listings"
+NEW_LISTINGS = "new_remote_listings"
+_REMOTE_LISTINGS = cast(Table, RemoteListing.__table__)
+
+
+@dataclass
+class NewListing:
+    """A remote listing first seen in this batch: written with the others in one statement
+    (`write_new_listings`), not one ORM object each. Same fields as RemoteListing."""
+
+    node_id: str
+    listing_id: uuid.UUID
+    kind: str
+    category: str
+    title: str
+    description: str
+    quantity: float
+    unit: str
+    urgency: str
+    h3_cell: str
+    handle: str
+    status: str
+    available_from: datetime | None
+    available_until: datetime | None
+    expires_at: datetime | None
+    version_seq: int
+    updated_at: datetime
+
+
+Listed = RemoteListing | NewListing
 
 
 def prefetch_listings(db: Session, batch: dict[str, Any], items: list[tuple[Parsed, Any]]) -> None:
     """Load the remote listings a batch of need and surplus envelopes will touch."""
     wanted = {(parsed.sender, body.listing_id) for parsed, body in items}
-    cache: dict[tuple[str, uuid.UUID], RemoteListing | None] = dict.fromkeys(wanted)
+    cache: dict[tuple[str, uuid.UUID], Listed | None] = dict.fromkeys(wanted)
     senders = sorted({sender for sender, _ in wanted})
     ids = sorted({listing_id for _, listing_id in wanted})
     for start in range(0, len(ids), 500):
@@ -49,19 +79,37 @@ def prefetch_listings(db: Session, batch: dict[str, Any], items: list[tuple[Pars
     batch[LISTINGS] = cache
 
 
-def _listing(ctx: ApplyContext, listing_id: uuid.UUID) -> RemoteListing | None:
+def write_new_listings(db: Session, batch: dict[str, Any]) -> None:
+    """Insert the listings this batch created so far, in one statement; later envelopes of the
+    batch about them load them from the database."""
+    pending: dict[tuple[str, uuid.UUID], NewListing] = batch.pop(NEW_LISTINGS, {})
+    if pending:
+        db.execute(insert(_REMOTE_LISTINGS), [dict(vars(row)) for row in pending.values()])
+        cache = batch[LISTINGS]
+        for key in pending:
+            del cache[key]
+
+
+def _listing(ctx: ApplyContext, listing_id: uuid.UUID) -> Listed | None:
     key = (ctx.envelope.sender, listing_id)
     cache = ctx.batch.get(LISTINGS)
     if cache is not None and key in cache:
-        found: RemoteListing | None = cache[key]
+        found: Listed | None = cache[key]
         return found
     return ctx.db.get(RemoteListing, key)
 
 
-def _remember(ctx: ApplyContext, row: RemoteListing) -> None:
+def _create(ctx: ApplyContext, listing_id: uuid.UUID, values: dict[str, Any]) -> Listed:
+    key = (ctx.envelope.sender, listing_id)
     cache = ctx.batch.get(LISTINGS)
-    if cache is not None:
-        cache[(row.node_id, row.listing_id)] = row
+    if cache is None:  # applied alone: the ORM way
+        row = RemoteListing(node_id=key[0], listing_id=listing_id, **values)
+        ctx.db.add(row)
+        return row
+    new = NewListing(node_id=key[0], listing_id=listing_id, **values)
+    cache[key] = ctx.batch.setdefault(NEW_LISTINGS, {})[key] = new
+    pending_write(ctx.batch, write_new_listings, prefetch_listings)
+    return new
 
 
 def apply_listing(ctx: ApplyContext, body: bodies.ListingBody) -> str:
@@ -72,18 +120,18 @@ def apply_listing(ctx: ApplyContext, body: bodies.ListingBody) -> str:
         return FORGOTTEN
     if row is not None and row.version_seq >= ctx.envelope.seq:
         return SUPERSEDED
+    values = {
+        "kind": kind, "category": body.category, "title": body.title, "description": body.description,
+        "quantity": body.quantity, "unit": body.unit, "urgency": body.urgency, "h3_cell": body.h3_cell,
+        "handle": body.handle, "status": body.status, "available_from": body.available_from,
+        "available_until": body.available_until, "expires_at": body.expires,
+        "version_seq": ctx.envelope.seq, "updated_at": now(),
+    }
     if row is None:
-        row = RemoteListing(node_id=ctx.envelope.sender, listing_id=body.listing_id)
-        ctx.db.add(row)
-        _remember(ctx, row)
-    row.kind = kind
-    row.category, row.title, row.description = body.category, body.title, body.description
-    row.quantity, row.unit, row.urgency = body.quantity, body.unit, body.urgency
-    row.h3_cell, row.handle, row.status = body.h3_cell, body.handle, body.status
-    row.available_from, row.available_until = body.available_from, body.available_until
-    row.expires_at = body.expires
-    row.version_seq = ctx.envelope.seq
-    row.updated_at = now()
+        _create(ctx, body.listing_id, values)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
     return APPLIED
 
 
@@ -99,22 +147,21 @@ def apply_listing_closed(ctx: ApplyContext, body: bodies.ListingClosed) -> str:
         return SUPERSEDED
     if row is None:
         # Catch-up can bring the close before the publication; the tombstone's seq wins.
-        row = RemoteListing(
-            node_id=ctx.envelope.sender, listing_id=body.listing_id,
-            kind=ctx.envelope.type.split(".")[0], category="", title="", description="",
-            quantity=0.0, unit="", urgency="routine", h3_cell="", handle="",
-        )
-        ctx.db.add(row)
-        _remember(ctx, row)
+        row = _create(ctx, body.listing_id, {
+            "kind": ctx.envelope.type.split(".")[0], "category": "", "title": "", "description": "",
+            "quantity": 0.0, "unit": "", "urgency": "routine", "h3_cell": "", "handle": "",
+            "status": body.status, "available_from": None, "available_until": None,
+            "expires_at": None, "version_seq": ctx.envelope.seq, "updated_at": now(),
+        })
     if body.status == ERASED:
         _forget(row)
     row.status = body.status
-    row.version_seq = max(row.version_seq or 0, ctx.envelope.seq)
+    row.version_seq = max(row.version_seq, ctx.envelope.seq)
     row.updated_at = now()
     return APPLIED
 
 
-def _forget(row: RemoteListing) -> None:
+def _forget(row: Listed) -> None:
     """Blank everything a listing said about its poster and their need or offer."""
     row.category, row.title, row.description, row.handle = "", "", "", ""
     row.quantity, row.unit, row.urgency, row.h3_cell = 0.0, "", "routine", ""

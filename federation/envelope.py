@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -173,14 +174,14 @@ def envelope_text(document: dict[str, Any]) -> str:
 
 def parse(value: Any) -> Parsed:
     """Check a received object's shape and return it parsed; EnvelopeError('malformed') if not."""
-    check_shape(value)
+    created, expires = _checked_shape(value)
     return Parsed(
         id=uuid.UUID(value["id"]),
         type=value["type"],
         sender=value["sender"],
         seq=value["seq"],
-        created=parse_time(value["created"]),
-        expires=parse_time(value["expires"]),
+        created=created,
+        expires=expires,
         audience=tuple(value["audience"]),
         priority=value.get("priority", 0),
         body=value["body"],
@@ -199,6 +200,11 @@ def parse_text(text: str | bytes) -> Parsed:
 
 def check_shape(value: Any) -> None:
     """Raise EnvelopeError('malformed', <what is wrong>) unless `value` has an envelope's shape."""
+    _checked_shape(value)
+
+
+def _checked_shape(value: Any) -> tuple[datetime, datetime]:
+    # Each check in its turn, the first fault named; the times are parsed once and returned.
     if not isinstance(value, dict):
         raise _malformed("an envelope is a JSON object")
     missing = sorted(REQUIRED - value.keys())
@@ -207,16 +213,24 @@ def check_shape(value: Any) -> None:
     unknown = sorted(set(value) - set(FIELDS))
     if unknown:
         raise _malformed(f"unknown fields: {', '.join(map(str, unknown))}")
+    times: dict[str, datetime] = {}
     for name, check in _CHECKS:
+        if check is None:  # a time: parsed here, kept for the caller
+            try:
+                times[name] = parse_time(value[name])
+            except ValueError as exc:
+                raise _malformed(f"{name}: {exc}") from None
+            continue
         if name in value:
             problem = check(value[name])
             if problem:
                 raise _malformed(f"{name}: {problem}")
-    created, expires = parse_time(value["created"]), parse_time(value["expires"])
+    created, expires = times["created"], times["expires"]
     if expires <= created:
         raise _malformed("expires: must be later than created")
     if expires - created > MAX_TTL:
         raise _malformed(f"expires: at most {MAX_TTL.days} days after created")
+    return created, expires
 
 
 def check_size(document: dict[str, Any]) -> None:
@@ -273,14 +287,6 @@ def _seq(value: Any) -> str | None:
     return None if ok else f"must be an integer from 1 to {MAX_SAFE_INTEGER}"
 
 
-def _time(value: Any) -> str | None:
-    try:
-        parse_time(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
 def _audience(value: Any) -> str | None:
     if not isinstance(value, list) or len(value) > MAX_AUDIENCE:
         return f"must be a list of at most {MAX_AUDIENCE} node ids or '*'"
@@ -302,8 +308,9 @@ def _sig(value: Any) -> str | None:
     return None if isinstance(value, str) and 0 < len(value) <= 200 else "must be base64url text"
 
 
-_CHECKS = (
+_Check = Callable[[Any], "str | None"] | None
+_CHECKS: tuple[tuple[str, _Check], ...] = (
     ("v", _version), ("id", _uuid), ("type", _type), ("sender", _node), ("seq", _seq),
-    ("created", _time), ("expires", _time), ("audience", _audience), ("priority", _priority),
+    ("created", None), ("expires", None), ("audience", _audience), ("priority", _priority),
     ("body", _body), ("sig", _sig),
 )

@@ -17,10 +17,10 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
-from sqlalchemy import insert, or_, select
+from sqlalchemy import Table, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -85,6 +85,8 @@ class _Candidate:
     key: str
     model: Any
 
+
+_ENVELOPES = cast(Table, Envelope.__table__)
 
 # Types after which later envelopes of the same batch must be checked again: they change the
 # keys or the senders this node knows.
@@ -239,7 +241,11 @@ class Receiver:
         try:
             with self.db.begin_nested():
                 registry.prefetch(self.db, batch, [(c.parsed, c.model) for c in candidates])
-                outcomes = [self._run_handler(c, batch) for c in candidates]
+                outcomes = []
+                for candidate in candidates:
+                    registry.write_pending(self.db, batch, candidate.parsed.type)
+                    outcomes.append(self._run_handler(candidate, batch))
+                registry.write_pending(self.db, batch)
                 self._insert(candidates, outcomes)
         except (EnvelopeError, IntegrityError):
             return None
@@ -272,7 +278,7 @@ class Receiver:
             for c, outcome in zip(candidates, outcomes, strict=True)
         ]
         self.db.flush()  # what the handlers wrote, before the envelopes that caused it
-        self.db.execute(insert(Envelope), rows)
+        self.db.execute(insert(_ENVELOPES), rows)  # Core: the rows need no ORM bookkeeping
         if self.relays:
             from federation.relay import relay_many
 

@@ -118,6 +118,29 @@ def prefetch(db: Session, batch: dict[str, Any], items: list[tuple[Parsed, Any]]
         function(db, batch, selected)
 
 
+PENDING = "pending_writes"
+Write = Callable[["Session", dict[str, Any]], None]
+
+
+def pending_write(batch: dict[str, Any], write: Write, group: Prefetch) -> None:
+    """Have `write(db, batch)` run once, before a handler of a type outside `group` (the types
+    sharing that prefetch) runs in the batch, or at the batch's end: handlers may leave rows
+    to be written in one statement, and no other handler misses them."""
+    batch.setdefault(PENDING, {})[write] = group
+
+
+def write_pending(db: Session, batch: dict[str, Any], type_name: str | None = None) -> None:
+    """Run a batch's pending writes: those a handler of `type_name` could need to see, or all."""
+    pending: dict[Write, Prefetch] | None = batch.get(PENDING)
+    if not pending:
+        return
+    group = get(type_name).prefetch if type_name is not None else None
+    for write, owner in list(pending.items()):
+        if type_name is None or owner is not group:
+            del pending[write]
+            write(db, batch)
+
+
 def validate_body(type_name: str, body: dict[str, Any]) -> BaseModel:
     """The body as its type's model; EnvelopeError('invalid-body') naming each fault."""
     import json

@@ -13,11 +13,13 @@ from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from federation import keys, signing
+from federation import keys, registry, signing
+from federation.bodies import Body
 from federation.envelope import make_envelope, now
 from federation.identity import LocalIdentity, local_identity
 from federation.models import Envelope, PeerStatus, RemoteListing, SenderCursor
 from federation.peers import set_status
+from federation.registry import ApplyContext, register
 from node.db import session_scope
 from tests.federation.network import Network, post_batch, row_counts
 from tests.node.factories import assert_problem
@@ -314,3 +316,44 @@ def test_one_envelope_refused_while_applying_does_not_undo_the_rest(pair: Networ
         assert db.get(Envelope, uuid.UUID(pledge["id"])) is None
         cursor = db.get(SenderCursor, pair.id("a"))
         assert cursor is not None and (cursor.contiguous_seq, cursor.highest_seq) == (1, 3)
+
+
+class Probe(Body):
+    """A body for a type that only looks at what the batch wrote before it."""
+
+    note: str
+
+
+SEEN_BY_PROBE: list[list[str]] = []
+
+
+def _probe(ctx: ApplyContext, body: Probe) -> str:
+    SEEN_BY_PROBE.append(sorted(ctx.db.scalars(select(RemoteListing.title))))
+    return "applied"
+
+
+def test_listings_new_in_a_batch_are_written_before_another_type_reads(
+    pair: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New listings of a batch are inserted together; a handler of another type that runs
+    between them sees every one written so far, and later updates of them still apply."""
+    monkeypatch.setattr(registry, "_TYPES", dict(registry._TYPES))  # the probe type is this test's
+    register("probe.look", Probe, _probe)
+    a, b = pair.nodes["a"], pair.nodes["b"]
+    me = local_identity(a)
+    rice, tent = listing(title="Rice"), listing(title="Tent")
+    batch = [
+        make_envelope(me, "need.published", rice, 1),
+        make_envelope(me, "surplus.published", tent, 2),
+        make_envelope(me, "probe.look", {"note": "look"}, 3),
+        make_envelope(me, "need.updated", dict(rice, title="Rice for 6"), 4),
+        make_envelope(me, "need.withdrawn", {"listing_id": listing()["listing_id"]}, 5),
+        make_envelope(me, "probe.look", {"note": "again"}, 6),
+    ]
+    SEEN_BY_PROBE.clear()
+    assert [r["status"] for r in results(post_batch(b, batch, hop=me.node_id))] == ["accepted"] * 6
+    assert SEEN_BY_PROBE == [["Rice", "Tent"], ["", "Rice for 6", "Tent"]]
+    with session_scope(b) as db:
+        columns = (RemoteListing.title, RemoteListing.status, RemoteListing.version_seq)
+        rows = sorted(tuple(row) for row in db.execute(select(*columns)))
+    assert rows == [("", "withdrawn", 5), ("Rice for 6", "open", 4), ("Tent", "open", 2)]

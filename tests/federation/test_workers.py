@@ -115,9 +115,14 @@ def test_a_failed_drain_is_tried_again_soon_without_the_sweep(
     publish_many(broker_app, 2)
     # The sweep runs every 600 s here: only the task's own short retry can deliver this.
     wait_until(lambda: len(receiver.accepted_ids()) == 2, 30, "a retry after the backoff")
-    with session_scope(broker_app) as db:
-        peer = db.scalar(select(Peer))
-        assert peer is not None and peer.consecutive_failures == 0
+
+    def recovered() -> bool:
+        # The drainer records the success after the receiver has answered: poll for it.
+        with session_scope(broker_app) as db:
+            peer = db.scalar(select(Peer))
+            return peer is not None and peer.consecutive_failures == 0
+
+    wait_until(recovered, 30, "the drainer to record the success")
 
 
 def test_the_pull_task_returns_a_json_ready_summary(network: Network) -> None:
