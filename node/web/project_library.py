@@ -53,7 +53,9 @@ def _item_page(item: LibraryItem, member: Member, status: int = 200, **extra: An
         position=line.index(mine) + 1 if mine else None, my_hold=mine, names=names,
         participant=participant, conditions=condition_labels(), now=utcnow(),
         max_days=settings().library_max_loan_days,
-        may_borrow=loan is None and not item.retired and (not line or line[0].member_id == member.id),
+        # Whoever is first in line may borrow it; the working group may lend it (to them).
+        may_borrow=loan is None and not item.retired
+        and (participant or not line or line[0].member_id == member.id),
         **extra,
     )
 

@@ -154,6 +154,7 @@ def test_borrow_return_and_the_waitlist(app: Flask) -> None:
     # Lou is not first in line any more: the ladder waits for Max.
     held = lou.post(item + "/borrow", {"due": due}, token_from=item)
     assert held.status_code == 409 and "reserved for the first member on the waitlist" in text(held)
+    assert "Borrow it" not in text(lou.get(item)) and "Lend it" in text(kim.get(item))
     cancel = re.search(r'action="(/holds/[0-9a-f-]{36}/cancel)"', text(max_.get("/me/library")))
     assert cancel and location(max_.post(cancel.group(1), token_from="/me/library")) == "/me/library"
     assert "You left the list for Ladder." in text(max_.get("/me/library"))
