@@ -14,9 +14,11 @@ from celery.contrib.testing.worker import start_worker
 from flask import Flask
 from sqlalchemy import select
 
+from node import create_app
 from node.db import session_scope, utcnow
 from node.projects.models import Loan, Notification, NotificationStatus
-from tests.harness import wait_until
+from tests.conftest import Api
+from tests.harness import Cluster, wait_until
 from tests.node.factories import set_columns
 from tests.projects.helpers import count, make_project, soon
 from workers.celery_app import NOTIFY_TASK, REMINDERS_TASK, celery_config, make_celery
@@ -42,10 +44,15 @@ def worker(mail_app: Flask) -> Iterator[Celery]:
 
 def overdue_loan(app: Flask, make_member: Any) -> None:
     """Ben borrowed the library's drill and is two days late bringing it back."""
-    alice, ben = make_member("alice", target=app), make_member("ben", target=app)
-    project = make_project(alice, "tools", template="tool_library")
-    item = alice.post(f"/projects/{project['id']}/items", json={"name": "Drill", "condition": "good"}).json
-    loan = ben.post(f"/items/{item['id']}/loans", json={"due_at": soon(3).isoformat()})
+    overdue_loan_of(app, make_member("ben", target=app), make_member("alice", target=app))
+
+
+def overdue_loan_of(app: Flask, borrower: Api, librarian: Api | None = None) -> None:
+    """The borrower is two days late bringing back the library's drill."""
+    librarian = librarian or borrower
+    project = make_project(librarian, "tools", template="tool_library")
+    item = librarian.post(f"/projects/{project['id']}/items", json={"name": "Drill"}).json
+    loan = borrower.post(f"/items/{item['id']}/loans", json={"due_at": soon(3).isoformat()})
     assert loan.status_code == 201, loan.json
     set_columns(app, Loan, loan.json["id"], due_at=utcnow() - timedelta(days=2))
 
@@ -94,3 +101,25 @@ def test_without_a_mail_server_mail_waits(app: Flask, make_member: Any) -> None:
     with session_scope(app) as db:
         row = db.scalars(select(Notification)).one()
         assert row.status == NotificationStatus.PENDING
+
+
+@pytest.mark.e2e
+def test_the_worker_process_timer_mails_an_overdue_reminder(tmp_path: Path, smtp: Any) -> None:
+    """`mutualaid worker` with its embedded timer, and nothing else: the reminder is queued and
+    mailed on the schedule, with no command run by hand."""
+    inbox, port = smtp
+    cluster = Cluster(tmp_path / "nodes")
+    try:
+        node = cluster.add("solo", smtp_host="127.0.0.1", smtp_port=port, notify_interval=10.0)
+        cluster.setup(node)
+        app = create_app({"instance_path": node.instance})  # plays the web process
+        try:
+            steward = Api(app.test_client(), node.token, "steward")
+            overdue_loan_of(app, steward)
+        finally:
+            app.extensions["db"].dispose()
+        node.start_worker()
+        [message] = wait_until(lambda: inbox.to("steward@example.org"), 90, "the timer to mail the reminder")
+        assert message["Subject"].endswith("Overdue: Drill")
+    finally:
+        cluster.close()
