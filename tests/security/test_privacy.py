@@ -1,6 +1,6 @@
 """The privacy proof: a whole region of real node processes lives through a storm, and nothing a
 node sent carries a member's name, email, phone or street address, or an H3 cell finer than the
-sender's configured resolution.
+sender's configured resolution; and no log of any node holds a key, secret, token or password.
 
 A federation and three neighbourhoods (web process and worker each, on loopback). Members with
 names, emails, phones and a street address in their profile post needs and offers placed at
@@ -91,7 +91,7 @@ def street_cell(place: str, n: int) -> str:
 
 @pytest.fixture
 def region(tmp_path: Path) -> Iterator[tuple[Cluster, dict[str, NodeProcess]]]:
-    cluster = Cluster(tmp_path / "nodes")
+    cluster = Cluster(tmp_path / "nodes", log_level="INFO")  # logs at INFO: the secrets scan reads them
     try:
         area = sorted({str(c) for lat, lng in PLACES.values()
                        for c in h3.grid_disk(h3.latlng_to_cell(lat, lng, 6), 1)})
@@ -202,6 +202,21 @@ def sent_by_everyone(nodes: dict[str, NodeProcess]) -> list[tuple[str, str, dict
     return found
 
 
+def secrets_of(node: NodeProcess) -> list[str]:
+    """Every form in which a node's private key, secret key or steward token could leak."""
+    from cryptography.hazmat.primitives import serialization
+
+    from federation import keys, signing
+    from node.settings import SECRET_FILE
+
+    pem = (node.instance / keys.KEY_FILE).read_text()
+    raw = keys.load(node.instance / keys.KEY_FILE).private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+    body = "".join(pem.splitlines()[1:-1])
+    return [body[:40], signing.b64encode(raw), raw.hex(), (node.instance / SECRET_FILE).read_text().strip(),
+            node.token]
+
+
 def strings_in(value: Any) -> Iterator[str]:
     """Every string in a JSON value, keys included."""
     if isinstance(value, str):
@@ -256,6 +271,13 @@ def test_nothing_personal_or_finer_than_the_resolution_leaves_any_node_of_a_regi
     found, cells = findings(envelopes, people)
     assert found == []
     assert cells >= 14  # every listing's cell was checked (7 people, a need and an offer each)
+    # Secrets: no node's key, secret or token, and no member's token or password, in any log.
+    secrets = [secret for node in nodes.values() for secret in secrets_of(node)]
+    secrets += [person.api.token for person in people] + [PASSWORD]
+    logs = {f"{node.name}/{name}": (node.instance / name).read_text(errors="replace")
+            for node in nodes.values() for name in ("web.log", "worker.log")}
+    assert sum(len(text) for text in logs.values()) > 0
+    assert [(where, secret[:8]) for where, text in logs.items() for secret in secrets if secret in text] == []
 
 
 def test_the_scan_finds_what_it_looks_for() -> None:
