@@ -11,10 +11,12 @@ from flask import Blueprint, request
 from flask_babel import gettext
 from sqlalchemy import func, select
 
+from node.assemblies import service as assemblies
+from node.assemblies.models import Assembly, AssemblyStatus
 from node.db import get_session, utcnow
 from node.errors import Problem
 from node.members.models import Member
-from node.projects import ledger, schemas, service, shifts, stories, tools
+from node.projects import ledger, schemas, service, shifts, stories, term_limits, tools
 from node.projects.models import Assignment, LibraryItem, Project, ProjectMember, Shift, Story
 from node.projects.schemas_stories import StoryIn
 from node.projects.templates import TEMPLATES
@@ -83,7 +85,11 @@ def start() -> Any:
 @bp.get("/projects/<uuid:project_id>")
 def detail(project_id: uuid.UUID) -> Any:
     """One project: its working group, coming shifts, library, ledger and stories."""
-    member, db = page_member(), get_session()
+    return _detail_page(project_id, page_member())
+
+
+def _detail_page(project_id: uuid.UUID, member: Member, status: int = 200, **extra: Any) -> Any:
+    db = get_session()
     project = service.get_project(db, project_id)
     group = list(
         db.execute(
@@ -130,7 +136,37 @@ def detail(project_id: uuid.UUID) -> Any:
         totals=ledger.totals(db, project) if participant or project.ledger_public else None,
         stories=told,
         pilot=TEMPLATES.get(project.template or ""),
+        status=status,
+        assemblies=[(str(a.id), a.title) for a in db.scalars(
+            select(Assembly).where(Assembly.status != AssemblyStatus.CLOSED)
+            .order_by(Assembly.created_at.desc()).limit(20))],
+        **{"limit_values": {"limit": project.coordinator_term_limit}, **extra},
     )
+
+
+@bp.post("/projects/<uuid:project_id>/term-limit")
+def propose_term_limit(project_id: uuid.UUID) -> Any:
+    """Put a new term limit for the project's coordinating roles to an assembly."""
+    member, db = page_member(), get_session()
+    project = service.get_project(db, project_id)
+    values = forms.text(request.form, "assembly", "limit", "reason")
+    try:
+        data = forms.parse(schemas.TermLimitIn, {
+            "assembly_id": values.get("assembly"), "limit": values.get("limit"),
+            "reason": values.get("reason", ""),
+        })
+        assembly = assemblies.get_assembly(db, data.assembly_id)
+        proposal = term_limits.propose(db, assembly, project, member, data.limit, reason=data.reason)
+        db.commit()
+    except forms.FormErrors as exc:
+        exc.fields = {{"assembly_id": "assembly"}.get(k, k): v for k, v in exc.fields.items()}
+        return _detail_page(project.id, member, 422, limit_values=values, limit_errors=exc)
+    except Problem as exc:
+        db.rollback()
+        return _detail_page(project.id, member, exc.status, limit_values=values,
+                            limit_errors=forms.from_problem(exc))
+    return done(gettext("Your proposal is before the assembly. The limit changes if it passes."),
+                "web.assemblies.proposal", proposal_id=proposal.id)
 
 
 @bp.post("/projects/<uuid:project_id>/<any(join, leave):action>")

@@ -248,3 +248,36 @@ def test_neighbours_answers_are_rate_limited(app: Flask) -> None:
                             environ_overrides={"REMOTE_ADDR": address}).status_code for _ in range(21)]
     assert codes == [200] * 20 + [429]
     assert neighbour.get(link.group(1), environ_overrides={"REMOTE_ADDR": address}).status_code == 200
+
+
+def test_a_new_term_limit_is_put_to_an_assembly_from_the_project_page(app: Flask) -> None:
+    from node.assemblies import schemas as assembly_schemas
+    from node.assemblies import service as assemblies
+    from node.assemblies.methods import Stance
+    from node.assemblies.models import Proposal
+
+    kim = member_pages(app, "kim", steward=True)
+    path = _start(kim, "community_kitchen", "Kitchen")
+    page = text(kim.get(path))
+    assert "Coordinating roles rotate" in page and "more than 2 terms in a row" in page
+    assert "Propose another limit" not in page  # no assembly to decide it yet
+    with session_scope(app) as db:
+        steward = db.scalars(select(Member).where(Member.handle == "kim")).one()
+        assembly = assemblies.create_assembly(
+            db, steward, assembly_schemas.AssemblyIn(title="Street assembly"))
+        assembly_id = str(assembly.id)
+    assert "Propose another limit" in text(kim.get(path))
+    bad = kim.post(path + "/term-limit", {"assembly": assembly_id, "limit": "0"}, token_from=path)
+    assert bad.status_code == 422 and 'id="f-limit"' in text(bad) and 'aria-invalid="true"' in text(bad)
+    form = {"assembly": assembly_id, "limit": "1", "reason": "Let more of us learn"}
+    put = kim.post(path + "/term-limit", form, token_from=path)
+    proposal_path = location(put)
+    assert proposal_path.startswith("/proposals/")
+    with session_scope(app) as db:
+        proposal = db.get_one(Proposal, uuid.UUID(proposal_path.rsplit("/", 1)[1]))
+        assert proposal.kind == "term_limit" and proposal.payload["limit"] == 1
+        member = db.scalars(select(Member).where(Member.handle == "kim")).one()
+        assemblies.cast_position(db, proposal, member, Stance.FOR)
+        assemblies.close_proposal(db, proposal, member)
+    page = text(kim.get(path))
+    assert "more than 1 terms in a row" in page and "Decided by: Street assembly" in page
