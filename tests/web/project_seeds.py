@@ -13,6 +13,8 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
+from node.assemblies import service as assemblies
+from node.assemblies.schemas import AssemblyIn
 from node.db import session_scope, utcnow
 from node.members.models import Member
 from node.projects import schemas, service, shifts, surveys, tools
@@ -44,6 +46,8 @@ def project_pages(app: Flask, handle: str) -> dict[str, Any]:
             {"title": "What do you need?", "questions": questions}))
         _, link = surveys.send(db, project, member, SurveyIn.model_validate(
             {"title": "Tools for the street", "questions": questions, "audience": "neighbours"}))
+        # An assembly to put a new term limit to (the project page then offers the form).
+        assemblies.create_assembly(db, member, AssemblyIn(title="Street assembly"))
         db.flush()
         return {
             "member": [f"/projects/{project.id}", f"/projects/{project.id}/surveys", f"/surveys/{members.id}",
