@@ -19,7 +19,7 @@ from federation import bodies, pledges
 from federation.envelope import EnvelopeError, Parsed, now
 from federation.keys import fingerprint, node_id_for
 from federation.models import Peer, PeerKey, PeerRole, Relation, RemoteListing
-from federation.registry import APPLIED, ApplyContext, pending_write, register
+from federation.registry import APPLIED, IN_CHUNK, ApplyContext, pending_write, register
 from federation.wake import pull_after_commit
 
 RETENTION_TTL = timedelta(days=90)
@@ -68,10 +68,10 @@ def prefetch_listings(db: Session, batch: dict[str, Any], items: list[tuple[Pars
     cache: dict[tuple[str, uuid.UUID], Listed | None] = dict.fromkeys(wanted)
     senders = sorted({sender for sender, _ in wanted})
     ids = sorted({listing_id for _, listing_id in wanted})
-    for start in range(0, len(ids), 500):
+    for start in range(0, len(ids), IN_CHUNK):
         # Both key columns, so the primary key index answers it.
         rows = db.scalars(select(RemoteListing).where(
-            RemoteListing.node_id.in_(senders), RemoteListing.listing_id.in_(ids[start:start + 500])
+            RemoteListing.node_id.in_(senders), RemoteListing.listing_id.in_(ids[start:start + IN_CHUNK])
         ))
         for row in rows:
             if (row.node_id, row.listing_id) in cache:

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from federation.models import EnvelopeOrigin
 
 APPLIED = "applied"
+# Keys per `IN (...)` of a batch lookup: a whole feed page in one query, well within SQLite's
+# and PostgreSQL's limits on bound parameters.
+IN_CHUNK = 2000
 
 
 @dataclass(frozen=True)
