@@ -330,12 +330,17 @@ def match_incident(db: Session, app: Flask, incident_id: uuid.UUID) -> list[Prop
     """Match the needs and surpluses in a live incident's area and offer each proposal to the
     surplus's owning node as a pledge (priority lane); the owner's ledger decides."""
     from federation.identity import local_identity
-    from federation.pledges import DEFAULT_LEASE, offer
+    from federation.pledges import DEFAULT_LEASE, lock_publishing, offer
     from federation.relief.matching import match
 
     incident = own_incident(db, app, incident_id)
     if not is_live(incident):
         raise InvalidState(f"the incident is {state(incident)}")
+    # Two matchers at once (a steward's request and the sweep, or two workers) would both read
+    # the same holds and offer the same pledges twice: the owners would decline the second,
+    # but the offers are noise in a disaster. The seq counter's lock, which the offers take
+    # anyway, is taken first so the second matcher reads the first one's pledges as holds.
+    lock_publishing(db)
     moment = now()
     local_id = local_identity(app, db).node_id
     needs = [posting(row) for row in area_listings(db, incident, "need")]

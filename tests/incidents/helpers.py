@@ -7,7 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from delegates.models import CouncilProposal, CouncilStatus
 from federation import incidents
@@ -106,3 +107,18 @@ def steward(app: Flask, handle: str = "stew") -> Api:
     with session_scope(app) as db:
         members.grant_steward(db, app.config["MUTUALAID"], None, handle, 30, "test")
     return api
+
+
+def waiting_for_a_lock(db: Session) -> bool:
+    """Whether a transaction on this database waits for a lock now (PostgreSQL); on SQLite,
+    where one writer holds the whole database, there is nothing finer to wait for."""
+    if db.get_bind().dialect.name != "postgresql":
+        return True
+    found = db.connection().engine.connect()
+    try:
+        return bool(found.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        )))
+    finally:
+        found.close()

@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from federation.models import Pledge, PledgeStatus
@@ -22,20 +22,8 @@ from node.db import session_scope
 from node.resources import schemas, service
 from node.resources.models import Listing, ListingKind
 from tests.federation.network import Network, member
+from tests.incidents.helpers import waiting_for_a_lock
 from tests.node.factories import offer
-
-
-def _waiting_for_a_lock(db: Session) -> bool:
-    if db.get_bind().dialect.name != "postgresql":
-        return True  # SQLite: the writer holds the whole database; nothing finer to wait for
-    found = db.connection().engine.connect()
-    try:
-        return bool(found.scalar(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock'"
-        )))
-    finally:
-        found.close()
 
 
 def test_an_edit_and_a_pledge_decision_at_once_do_not_deadlock(network: Network) -> None:
@@ -71,7 +59,7 @@ def test_an_edit_and_a_pledge_decision_at_once_do_not_deadlock(network: Network)
                 return
             other.start()
             deadline = time.monotonic() + 30
-            while not (started.is_set() and _waiting_for_a_lock(session)):
+            while not (started.is_set() and waiting_for_a_lock(session)):
                 assert time.monotonic() < deadline, "the pledge decision never waited for a lock"
                 started.wait(0.05)
 

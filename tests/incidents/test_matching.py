@@ -11,7 +11,7 @@ from federation.models import PledgeStatus
 from node.db import session_scope
 from node.errors import InvalidState
 from tests.federation.network import Network, member
-from tests.incidents.helpers import CELL, declare, passed_decision, pledge_rows, region
+from tests.incidents.helpers import CELL, declare, passed_decision, pledge_rows, region, waiting_for_a_lock
 from tests.node.factories import need, offer
 
 
@@ -86,5 +86,50 @@ def test_the_sweep_matches_live_incidents_once(network: Network) -> None:
     assert sweep(fed).jobs["incident-matching"] == 1
     assert sweep(fed).jobs["incident-matching"] == 0  # held by the pledge in flight
     assert sweep(a).jobs["incident-matching"] == 0  # a neighbourhood node matches nothing
+    network.pump()
+    assert [row.status for row in pledge_rows(b)] == [PledgeStatus.ACCEPTED]
+
+
+def test_two_matchers_at_once_offer_each_pledge_once(network: Network) -> None:
+    import threading
+    import time
+
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from federation.models import Pledge
+
+    fed, a, b = region(network)
+    member(a, "ann").post("/needs", json=need(title="Rice", quantity=2, unit="kg", h3_cell=CELL))
+    member(b, "bob").post("/offers", json=offer(title="Rice", quantity=5, unit="kg", h3_cell=CELL))
+    network.pump()
+    incident = declare(fed, decision=passed_decision(fed))
+    second: list[list[incidents.Proposal]] = []
+    started = threading.Event()
+
+    def other_matcher() -> None:
+        started.set()
+        second.append(match(fed, incident["id"]))
+
+    other = threading.Thread(target=other_matcher)
+
+    def hold(session: Session, _: object) -> None:
+        # The first matcher has offered its pledge, uncommitted: let the second one run now,
+        # until it waits for the first one's lock or (without that lock) is done.
+        if other.ident is not None or not any(isinstance(row, Pledge) for row in session.new):
+            return
+        other.start()
+        deadline = time.monotonic() + 30
+        while not (started.is_set() and (waiting_for_a_lock(session) or not other.is_alive())):
+            assert time.monotonic() < deadline, "the second matcher neither waited nor finished"
+            started.wait(0.05)
+
+    with fed.app_context(), session_scope(fed) as db:
+        event.listen(db, "after_flush", hold)
+        first = incidents.match_incident(db, fed, uuid.UUID(incident["id"]))
+    other.join(60)
+    assert not other.is_alive()
+    assert len(first) == 1 and second == [[]]
+    assert len(pledge_rows(fed)) == 1
     network.pump()
     assert [row.status for row in pledge_rows(b)] == [PledgeStatus.ACCEPTED]
