@@ -24,6 +24,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from federation import bodies
 from federation.envelope import EnvelopeError, now
 from federation.models import Pledge, PledgeStatus
+from federation.pledges import lock_publishing
 from federation.registry import APPLIED, ApplyContext, register
 from node.db import Base, utcnow
 from node.errors import Conflict, FieldError, InvalidState, NotFound, ValidationFailed
@@ -134,6 +135,7 @@ def fulfil(db: Session, app: Flask, pledge_id: uuid.UUID) -> Pledge:
     from federation.identity import local_identity
 
     local_id = local_identity(app, db).node_id
+    lock_publishing(db)
     pledge = _owned(db, local_id, pledge_id)
     if pledge.status != PledgeStatus.ACCEPTED:
         raise InvalidState(f"the pledge is {pledge.status.value}")
@@ -147,7 +149,6 @@ def approve(db: Session, app: Flask, takeover_id: uuid.UUID) -> Takeover:
     """At the owner: approve a pending take-over (a steward, or the sweep once it is due)."""
     from federation.identity import local_identity
     from federation.outbox import publish
-    from federation.pledges import lock_publishing
     from node.resources.models import Listing
 
     local_id = local_identity(app, db).node_id
@@ -181,6 +182,7 @@ def refuse(db: Session, app: Flask, takeover_id: uuid.UUID, reason: str) -> Take
     """At the owner: a steward refuses a pending take-over, saying why."""
     from federation.identity import local_identity
 
+    lock_publishing(db)
     row = _owned_request(db, local_identity(app, db).node_id, takeover_id)
     _refuse(db, app, row, reason or "refused by the owner")
     return row
@@ -188,6 +190,7 @@ def refuse(db: Session, app: Flask, takeover_id: uuid.UUID, reason: str) -> Take
 
 def approve_due(db: Session, app: Flask, moment: datetime) -> int:
     """Sweep job: approve the take-overs nobody decided on in time; returns how many."""
+    lock_publishing(db)  # first: a steward's decision in flight is then seen, not overwritten
     due = list(db.scalars(select(Takeover.id).where(
         Takeover.status == REQUESTED, Takeover.decide_by.is_not(None), Takeover.decide_by <= moment,
     ).order_by(Takeover.decide_by)))
@@ -248,7 +251,6 @@ def _pending(db: Session, pledge_id: uuid.UUID) -> list[Takeover]:
 def apply_requested(ctx: ApplyContext, body: TakeoverRequested) -> str:
     """At the owner: refuse at once what cannot be taken over; keep the rest for a steward or
     the timeout."""
-    from federation.pledges import lock_publishing
     from node.resources.models import Listing
 
     if body.owner != ctx.local_id:
@@ -306,6 +308,7 @@ def apply_decided(ctx: ApplyContext, body: TakeoverDecided) -> str:
 
 def apply_progress(ctx: ApplyContext, body: PledgeProgress) -> str:
     """At the owner: the pledger's pledge is moving; pending take-overs of it are refused."""
+    lock_publishing(ctx.db)
     pledge = ctx.db.get(Pledge, body.pledge_id)
     if pledge is None or pledge.owner_node != ctx.local_id or pledge.listing_id != body.listing_id:
         return "ignored: no such pledge against this node's listings"
