@@ -14,11 +14,20 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from node import backup
+from node.db import session_scope
+from node.members.models import Member
 from node.projects.models import Upload
 from tests.conftest import TEST_SECRET
+from tests.delegates.conftest import Region, region
 from tests.projects.helpers import count, make_project, problem
+from tests.web.pages import Pages, text
+
+__all__ = ["region"]  # the delegates' fixture, used by the last test
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
 CAP = 1024
@@ -159,3 +168,31 @@ def test_a_backup_naming_a_file_outside_the_instance_is_refused_before_anything_
         backup.restore(other, hostile)
     assert files_under(tmp_path) - before <= {str(other_db.relative_to(tmp_path))}
     assert not other_db.exists() or other_db.stat().st_size == 0
+
+
+def test_the_signed_act_file_is_read_never_stored_and_capped(region: Region, tmp_path: Path) -> None:
+    """The one form that takes a file (a delegate's signed act): its name is never used, hostile
+    names change nothing, and a file over the request limit is refused."""
+    nadia = region.elect("north", "nadia")
+    proposal = region.open_proposal()
+    region.pump()
+    north = region.app("north")
+    with session_scope(north) as db:
+        email = db.scalar(select(Member.email).where(Member.handle == "nadia"))
+    browser, path = Pages(north.test_client(), "nadia"), f"/council/{proposal['id']}"
+    assert browser.login(str(email)).status_code == 303
+    send = f"/mandates/{nadia.mandate_id}/acts"
+    before = files_under(tmp_path)
+    for name in NAMES:
+        form = {"unsigned": "{}", "signed_file": (io.BytesIO(b"not a signed act"), name)}
+        r = browser.post(send, form, token_from=path, content_type="multipart/form-data")
+        assert r.status_code == 422 and "Paste the whole signed act" in text(r), name
+    # Over the request limit. The body is encoded here: the test client would spool a body this
+    # large to a temporary file it never closes when the server refuses without reading it.
+    cap = north.config["MUTUALAID"].max_request_bytes
+    boundary, body = encode_multipart({"csrf_token": browser.token(path), "unsigned": "{}",
+                                       "signed_file": FileStorage(io.BytesIO(b"{" + b" " * cap + b"}"),
+                                                                  "big.json")})
+    big = browser.client.post(send, data=body, content_type=f"multipart/form-data; boundary={boundary}")
+    assert big.status_code == 413 and "exceeds the capacity limit" in text(big), text(big)[:300]
+    assert files_under(tmp_path) == before
