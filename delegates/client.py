@@ -3,23 +3,28 @@ which never goes to any node. A command-line or phone client wraps these few fun
 
 from __future__ import annotations
 
-from typing import Any
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from typing import TYPE_CHECKING, Any
 
 from delegates import documents
 from federation import signing
 from node.db import utcnow
 
+if TYPE_CHECKING:  # cryptography is loaded where keys are used (federation.signing says why)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 
 def make_key() -> tuple[str, str]:
     """A new key pair as (private, public) base64url text; register only the public half."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     return signing.b64encode(key.private_bytes_raw()), signing.public_key_text(key)
 
 
 def load_key(private_text: str) -> Ed25519PrivateKey:
     """The private key from the base64url text of its 32 bytes."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     raw = signing.b64decode(private_text)
     if len(raw) != 32:
         raise ValueError("an Ed25519 private key is 32 bytes")

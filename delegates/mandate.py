@@ -13,7 +13,6 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -146,6 +145,8 @@ def register_key(
         raise Conflict("this mandate has run out", [FieldError("public_key", "the term is over")])
     private_text = None
     if public_key is None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         key = Ed25519PrivateKey.generate()
         public_key = signing.public_key_text(key)
         private_text = signing.b64encode(key.private_bytes_raw())

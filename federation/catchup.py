@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
 from flask import Flask
 from sqlalchemy import select
 
@@ -125,6 +124,8 @@ def _pull_from(app: Flask, peer: Peer, result: PullResult, progress: Progress | 
 
 
 def _fetch(app: Flask, identity: Any, peer: Peer, sender: str, after: int) -> dict[str, Any]:
+    import requests  # loaded on the first call to another node, not with the app
+
     assert peer.url is not None
     params = {"sender": sender, "after": after, "limit": PAGE}
     try:

@@ -23,7 +23,6 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import requests
 from flask import Flask, Request
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -63,6 +62,8 @@ Transport = Callable[[str, str, Mapping[str, str], bytes | None, float], HttpRes
 def _requests_transport(
     method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout: float
 ) -> HttpResponse:
+    import requests  # loaded on the first call to another node, not with the app
+
     response = requests.request(method, url, headers=dict(headers), data=body, timeout=timeout,
                                 allow_redirects=False)
     return HttpResponse(response.status_code, response.content, dict(response.headers))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +14,9 @@ from federation import keys
 from federation.models import Identity, NodeKey
 from federation.signing import public_key_text
 from node.db import session_scope
+
+if TYPE_CHECKING:  # cryptography is loaded where keys are used (federation.signing says why)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 EXTENSION = "federation.identity"
 STAMP = "federation.identity.stamp"

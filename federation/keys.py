@@ -6,11 +6,12 @@ import base64
 import hashlib
 import os
 from pathlib import Path
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from typing import TYPE_CHECKING
 
 from federation.signing import load_public_key
+
+if TYPE_CHECKING:  # cryptography is loaded where keys are used (federation.signing says why)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 KEY_FILE = "node_key.pem"
 NODE_ID_PREFIX = "ma1"
@@ -36,11 +37,15 @@ def fingerprint(public_key_text: str) -> str:
 
 def generate() -> Ed25519PrivateKey:
     """A new Ed25519 private key."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     return Ed25519PrivateKey.generate()
 
 
 def save(key: Ed25519PrivateKey, path: Path, passphrase: str | None = None) -> None:
     """Write the key as PKCS#8 PEM readable only by this user, encrypted if a passphrase is given."""
+    from cryptography.hazmat.primitives import serialization
+
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(passphrase.encode())
         if passphrase
@@ -57,6 +62,9 @@ def save(key: Ed25519PrivateKey, path: Path, passphrase: str | None = None) -> N
 
 def load(path: Path, passphrase: str | None = None) -> Ed25519PrivateKey:
     """Read the node key, refusing a file that other users can read."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         mode = path.stat().st_mode
     except FileNotFoundError as exc:

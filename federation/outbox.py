@@ -27,9 +27,8 @@ import uuid
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import requests
 from flask import Flask
 from pydantic import BaseModel
 from sqlalchemy import Table, and_, delete, exists, func, insert, or_, select, update
@@ -56,6 +55,9 @@ from federation.models import (
 from federation.wake import drain_after_commit
 from node.db import session_scope, utcnow
 from node.settings import Settings
+
+if TYPE_CHECKING:  # requests is loaded on the first delivery, not with the app
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -367,6 +369,7 @@ _http = threading.local()
 
 
 def _session() -> requests.Session:
+    import requests
     # One keep-alive connection pool per thread: a drainer posts batch after batch to one peer.
     session: requests.Session | None = getattr(_http, "session", None)
     if session is None:
@@ -379,6 +382,8 @@ def _post(app: Flask, url: str, sender: str, rows: list[_Row], timeout: float) -
     # The stored text is sent as it is: it is what was signed (and relays forward it unchanged).
     payload = ('{"envelopes":[' + ",".join(row.raw for row in rows) + "]}").encode("utf-8")
     headers = {"Content-Type": "application/json", NODE_HEADER: sender, "User-Agent": "mutualaid"}
+    import requests  # loaded on the first delivery, not with the app
+
     try:
         if TRANSPORT in app.extensions:  # nodes joined in one process (tests)
             answer = send(app, "POST", url, headers, payload, timeout)

@@ -13,7 +13,6 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,6 +43,8 @@ def normalise_url(url: str) -> str:
 
 def fetch_document(app: Flask, url: str) -> tuple[document.NodeDocument, dict[str, Any]]:
     """Fetch and check another node's document; an Unavailable or ValidationFailed problem."""
+    import requests  # loaded on the first call to another node, not with the app
+
     try:
         response = send(app, "GET", url + document.PATH, {"Accept": "application/json"})
     except requests.RequestException as exc:

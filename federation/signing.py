@@ -7,12 +7,14 @@ Keys and signatures travel as unpadded base64url. Every signed document is a JSO
 from __future__ import annotations
 
 import base64
-import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import rfc8785
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+# cryptography (some 9 MB) is imported where keys are used: a web process that serves only
+# members' requests never loads it.
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 SIG_FIELD = "sig"
 
@@ -47,12 +49,16 @@ def canonical(document: dict[str, Any]) -> bytes:
 
 def public_key_text(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
     """The raw 32-byte public key as base64url text."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
     return b64encode(public.public_bytes_raw())
 
 
 def load_public_key(text: str) -> Ed25519PublicKey:
     """A public key from its base64url text; ValueError when malformed."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     raw = b64decode(text)
     if len(raw) != 32:
         raise ValueError("an Ed25519 public key is 32 bytes")
@@ -76,6 +82,8 @@ def verify(document: dict[str, Any], public_key: str | Ed25519PublicKey) -> None
         key = load_public_key(public_key) if isinstance(public_key, str) else public_key
     except ValueError as exc:
         raise SignatureError(f"malformed signature or key: {exc}") from exc
+    from cryptography.exceptions import InvalidSignature
+
     try:
         key.verify(raw_sig, canonical(document))
     except InvalidSignature as exc:
@@ -83,31 +91,11 @@ def verify(document: dict[str, Any], public_key: str | Ed25519PublicKey) -> None
 
 
 def verify_any(document: dict[str, Any], public_keys: list[str]) -> str:
-    """Check against several keys (current and retired); return the one that verified.
-
-    The document is canonicalised once however many keys are tried, and each key's text is
-    decoded once per process: receiving a batch checks thousands of envelopes of one sender."""
-    from cryptography.exceptions import InvalidSignature
-
-    failed = SignatureError("the signature does not verify with any key of the sender")
-    sig = document.get(SIG_FIELD)
-    if not public_keys or not isinstance(sig, str):
-        raise failed
-    try:
-        raw_sig = b64decode(sig)
-        message = canonical(document)
-    except (ValueError, SignatureError):
-        raise failed from None
-    for text in public_keys:
+    """Check against several keys (current and retired); return the one that verified."""
+    for key in public_keys:
         try:
-            _public_key(text).verify(raw_sig, message)
-        except (ValueError, InvalidSignature):
+            verify(document, key)
+        except SignatureError:
             continue
-        return text
-    raise failed
-
-
-@functools.lru_cache(maxsize=1024)
-def _public_key(text: str) -> Ed25519PublicKey:
-    # Keys are immutable values: a retired key still decodes to the same key.
-    return load_public_key(text)
+        return key
+    raise SignatureError("the signature does not verify with any key of the sender")

@@ -20,13 +20,16 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import h3
-import numpy as np
-import numpy.typing as npt
 
 from node.resources.categories import RELATED
+
+# numpy is imported where it is used: a node's web process then loads it only when it matches.
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 EARTH_RADIUS_KM = 6371.0088
 DEFAULT_LEASE = timedelta(hours=2)
@@ -138,6 +141,8 @@ class _Pool:
     """The live surpluses of one category and unit, bucketed by cell."""
 
     def __init__(self, cells: list[str], members: list[list[int]], engine: _Engine) -> None:
+        import numpy as np
+
         self.cells = cells
         # Each cell's surpluses, the soonest to expire first; the cursor skips used-up ones.
         self.members = members
@@ -160,6 +165,8 @@ class _Pool:
 
     def nearest(self, points: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.intp]:
         """For each point, the indices of its `k` nearest cells, nearest first."""
+        import numpy as np
+
         k = min(k, len(self.cells))
         closeness = self.closeness(points)
         n = len(self.cells)
@@ -186,6 +193,8 @@ class _Engine:
         max_km: float | None,
         lease: timedelta,
     ) -> None:
+        import numpy as np
+
         self.now, self.lease_end = now, now + lease
         # Cosine of the largest angle allowed: cells whose closeness is below it are out of reach.
         self.reach = -2.0 if max_km is None else math.cos(min(max_km / EARTH_RADIUS_KM, math.pi))
@@ -228,6 +237,8 @@ class _Engine:
 
     def unit_vectors(self, cells: list[str]) -> npt.NDArray[np.float64]:
         """The cells' centres as points on the unit sphere, one row each."""
+        import numpy as np
+
         degrees = np.array([self.centre(cell) for cell in cells], dtype=np.float64).reshape(-1, 2)
         lat, lng = np.radians(degrees[:, 0]), np.radians(degrees[:, 1])
         return np.column_stack((np.cos(lat) * np.cos(lng), np.cos(lat) * np.sin(lng), np.sin(lat)))
@@ -253,6 +264,8 @@ class _Engine:
 
     def _pools(self) -> dict[tuple[str, str], _Pool]:
         """The surpluses with stock, by category and unit, then by cell, soonest-expiring first."""
+        import numpy as np
+
         keep = [i for i, left in enumerate(self.s_left) if left > 0]
         if not keep:
             return {}
@@ -306,6 +319,8 @@ class _Engine:
 
     def _serve(self, i: int, pools: list[_Pool], exact: bool, shortlist: list[int] | None) -> None:
         """Give need `i` what the nearest live cells of `pools` have, nearest first."""
+        import numpy as np
+
         point = self.n_xyz[i]
         if shortlist is not None:
             pool = pools[0]
@@ -355,6 +370,8 @@ class _Engine:
         return MatchResult(proposals, unmet, left)
 
     def _proposals(self) -> list[Proposal]:
+        import numpy as np
+
         if not self.taken:
             return []
         a = self.unit_vectors([self.n_cell[i] for i, _, _, _ in self.taken])
@@ -378,6 +395,8 @@ class _Engine:
 
 def _nearest_first(candidates: npt.NDArray[np.intp], closeness: npt.NDArray[np.float64]) -> Iterator[int]:
     """The candidates, nearest first; only the first few are sorted unless more are wanted."""
+    import numpy as np
+
     nearer = -closeness[candidates]
     if candidates.size > SHORTLIST * 4:
         # Most needs are met from the nearest few cells: sort those, and the rest only if asked.

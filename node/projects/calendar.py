@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from icalendar import Calendar, Event
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,9 @@ from node.members.auth import token_digest
 from node.members.models import Member
 from node.projects.models import Assignment, CalendarFeed, LibraryItem, Loan, Project, Shift
 from node.settings import Settings
+
+if TYPE_CHECKING:
+    from icalendar import Event
 
 FEED_PREFIX = "cal_"
 # Past shifts stay in the feed a while, so a calendar does not lose what just happened.
@@ -55,6 +58,8 @@ def member_for_token(db: Session, token: str) -> Member | None:
 
 def build(db: Session, settings: Settings, member: Member, now: datetime | None = None) -> bytes:
     """The member's shifts and loan due dates as an iCalendar document."""
+    from icalendar import Calendar  # loaded when a calendar is first fetched, not with the app
+
     now = now or utcnow()
     host = settings.public_url.split("//", 1)[-1].split("/", 1)[0] or "mutualaid"
     cal = Calendar()
@@ -88,6 +93,8 @@ def build(db: Session, settings: Settings, member: Member, now: datetime | None 
 
 def _event(uid: str, summary: str, start: datetime, end: datetime, location: str, note: str,
            now: datetime) -> Event:
+    from icalendar import Event
+
     event = Event()
     event.add("uid", uid)
     event.add("dtstamp", now)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from feedgen.feed import FeedGenerator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,6 +26,8 @@ def xml_text(value: str) -> str:
 
 def stories_atom(db: Session, settings: Settings) -> bytes:
     """Public stories, newest first, as an Atom 1.0 document."""
+    from feedgen.feed import FeedGenerator  # with lxml: loaded when the feed is first fetched
+
     base = settings.public_url.rstrip("/")
     rows = db.execute(
         select(Story, Member.handle).join(Member, Member.id == Story.author_id)
