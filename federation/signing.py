@@ -7,6 +7,7 @@ Keys and signatures travel as unpadded base64url. Every signed document is a JSO
 from __future__ import annotations
 
 import base64
+import functools
 from typing import TYPE_CHECKING, Any
 
 import rfc8785
@@ -91,11 +92,31 @@ def verify(document: dict[str, Any], public_key: str | Ed25519PublicKey) -> None
 
 
 def verify_any(document: dict[str, Any], public_keys: list[str]) -> str:
-    """Check against several keys (current and retired); return the one that verified."""
-    for key in public_keys:
+    """Check against several keys (current and retired); return the one that verified.
+
+    The document is canonicalised once however many keys are tried, and each key's text is
+    decoded once per process: receiving a batch checks thousands of envelopes of one sender."""
+    from cryptography.exceptions import InvalidSignature
+
+    failed = SignatureError("the signature does not verify with any key of the sender")
+    sig = document.get(SIG_FIELD)
+    if not public_keys or not isinstance(sig, str):
+        raise failed
+    try:
+        raw_sig = b64decode(sig)
+        message = canonical(document)
+    except (ValueError, SignatureError):
+        raise failed from None
+    for text in public_keys:
         try:
-            verify(document, key)
-        except SignatureError:
+            _public_key(text).verify(raw_sig, message)
+        except (ValueError, InvalidSignature):
             continue
-        return key
-    raise SignatureError("the signature does not verify with any key of the sender")
+        return text
+    raise failed
+
+
+@functools.lru_cache(maxsize=1024)
+def _public_key(text: str) -> Ed25519PublicKey:
+    # Keys are immutable values: a retired key still decodes to the same key.
+    return load_public_key(text)
