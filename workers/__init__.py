@@ -17,6 +17,6 @@ def init_app(app: Flask) -> None:
     if settings.env == "testing" and not settings.broker_url:
         return
     from federation.wake import install
-    from workers.celery_app import CeleryWaker, make_celery
+    from workers.celery_app import CeleryWaker
 
-    install(app, CeleryWaker(make_celery(app)))
+    install(app, CeleryWaker(app))

@@ -8,14 +8,17 @@ drainers; the database is the queue of record, so nothing is lost with the broke
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from celery import Celery, Task
 from flask import Flask
 
 from node.settings import Settings
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ def make_celery(flask_app: Flask) -> Celery:
     existing: Celery | None = flask_app.extensions.get(EXTENSION)
     if existing is not None:
         return existing
+    from celery import Celery, Task
 
     class FlaskTask(Task):
         """A task that runs inside the node's application context."""
@@ -98,8 +102,15 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 class CeleryWaker:
     """Wakes drainers and pulls by sending tasks (installed by workers.init_app)."""
 
-    def __init__(self, celery: Celery) -> None:
-        self.celery = celery
+    def __init__(self, flask_app: Flask) -> None:
+        self.flask_app = flask_app
+        self._lock = threading.Lock()
+
+    @property
+    def celery(self) -> Celery:
+        """The app's Celery app, made on the first wake: a web process loads Celery only then."""
+        with self._lock:  # threads of one web process share one Celery app
+            return make_celery(self.flask_app)
 
     def drain(self, peer_ids: Collection[str]) -> None:
         for peer_id in peer_ids:
