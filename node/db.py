@@ -20,6 +20,8 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
+# The execution option that makes a SQLite transaction begin deferred (see read_only_request).
+READ_ONLY = "mutualaid_read_only"
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -72,6 +74,12 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+        # For requests that only read (`read_only_request`): on SQLite their transactions begin
+        # deferred and take no writer lock, so such reads run beside each other (WAL) instead of
+        # queueing for the one lock.
+        self.read_sessions = sessionmaker(
+            bind=self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -107,8 +115,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin_immediate(connection: Any) -> None:
     # A deferred transaction that later writes can fail with "database is locked" without
     # waiting; IMMEDIATE waits for the writer lock (busy_timeout), which is what several
-    # processes sharing one SQLite file need.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # processes sharing one SQLite file need. A read-only request's transactions do not write
+    # after reading, so they begin deferred: a snapshot, no lock.
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def init_app(app: Flask, url: str) -> None:
@@ -124,10 +136,20 @@ def database(app: Flask | None = None) -> Database:
     return db
 
 
+def read_only_request() -> None:
+    """Declare that this request only reads; call it before the request's first get_session().
+
+    A write in such a request must be the first statement of its transaction (commit the read
+    first): on SQLite a write after a read in the same transaction may fail at once when another
+    process writes."""
+    g.db_read_only = True
+
+
 def get_session() -> Session:
     """The session of the current application context, created on first use."""
     if "db_session" not in g:
-        g.db_session = database().sessions()
+        db = database()
+        g.db_session = (db.read_sessions if g.get("db_read_only") else db.sessions)()
     session: Session = g.db_session
     return session
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, current_app, request
 from pydantic import BaseModel, ValidationError
 
+from node.db import read_only_request
 from node.errors import (
     FieldError,
     MalformedRequest,
@@ -22,7 +23,7 @@ from node.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from node.members.auth import require_member
+from node.members.auth import require_member_id
 
 API_PREFIX = "/api/v1"
 View = Callable[..., Any]
@@ -46,6 +47,7 @@ class Operation:
     auth: bool = True
     problems: list[int] = field(default_factory=list)
     content_type: str = "application/json"
+    read_only: bool = False
 
 
 class ApiBlueprint(Blueprint):
@@ -69,13 +71,16 @@ class ApiBlueprint(Blueprint):
         auth: bool = True,
         problems: tuple[int, ...] = (),
         content_type: str = "application/json",
+        read_only: bool = False,
     ) -> Callable[[V], V]:
-        """Register `view` for `method rule`; it receives `body=` and `query=` models."""
+        """Register `view` for `method rule`; it receives `body=` and `query=` models.
+
+        `read_only` declares a view that never writes (node.db.read_only_request)."""
 
         def decorator(view: V) -> V:
             op = Operation(
                 rule, method, summary, self.tag, f"{self.name}.{view.__name__}",
-                body, query, response, status, auth, list(problems), content_type,
+                body, query, response, status, auth, list(problems), content_type, read_only,
             )
             self.operations.append(op)
             wrapped = _wrap(view, op)
@@ -88,8 +93,10 @@ class ApiBlueprint(Blueprint):
 def _wrap(view: View, op: Operation) -> View:
     @functools.wraps(view)
     def handle(**path_args: Any) -> Response:
+        if op.read_only:
+            read_only_request()
         if op.auth:
-            require_member()
+            require_member_id()
         kwargs: dict[str, Any] = dict(path_args)
         if op.query is not None:
             kwargs["query"] = parse_query(op.query)

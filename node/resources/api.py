@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased
 from node.api.operations import ApiBlueprint
 from node.api.paging import Page, page_of, paginate
 from node.db import get_session
-from node.members.auth import require_member
+from node.members.auth import require_member, require_member_id
 from node.members.models import Member
 from node.members.service import require_steward
 from node.resources import categories, matching, pages, schemas, service
@@ -58,11 +58,11 @@ def _register_listing_routes(kind: ListingKind, plural: str) -> None:
     a_noun = f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
 
     def list_view(query: schemas.ListingQuery) -> Any:
-        db, member = get_session(), require_member()
+        db, member_id = get_session(), require_member_id()
         if query.category:
             categories.check_category(db, query.category)
-        items, total = pages.listing_page(db, kind, query, member.id)
-        # A read holds SQLite's lock until its transaction ends: end it before writing JSON.
+        items, total = pages.listing_page(db, kind, query, member_id)
+        # End the read before writing JSON: on SQLite an open read holds back the WAL checkpoint.
         db.commit()
         return page_of(items, total, query)
 
@@ -107,7 +107,7 @@ def _register_listing_routes(kind: ListingKind, plural: str) -> None:
 
     views: list[tuple[str, str, Any, str, dict[str, Any]]] = [
         ("", "GET", list_view, f"List {plural} (open ones by default)",
-         {"query": schemas.ListingQuery, "response": Page[schemas.ListingOut]}),
+         {"query": schemas.ListingQuery, "response": Page[schemas.ListingOut], "read_only": True}),
         ("", "POST", create_view, f"Post {a_noun}",
          {"body": schemas.ListingIn, "response": schemas.ListingOut, "status": 201}),
         ("/<uuid:listing_id>", "GET", get_view, f"One {noun}",

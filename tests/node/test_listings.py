@@ -8,9 +8,10 @@ from typing import Any
 import h3
 from click.testing import CliRunner
 from flask import Flask
+from sqlalchemy import update
 
 from node.cli import cli
-from node.db import utcnow
+from node.db import database, utcnow
 from node.resources.models import Listing
 from tests.node.factories import CELL, FINE_CELL, assert_problem, later, need, offer, set_columns
 
@@ -176,3 +177,28 @@ def test_the_node_can_lower_the_page_size(app_factory: Any, make_member: Any) ->
     assert alice.get("/needs?per_page=10").status_code == 200
     body = assert_problem(alice.get("/needs?per_page=11"), 422, "validation", "per_page")
     assert "at most 10" in body["errors"][0]["reason"]
+
+
+def test_listing_answers_while_another_connection_holds_the_writer_lock(app: Flask, make_member: Any) -> None:
+    # Listing only reads: on SQLite its transaction takes no writer lock, so a write in progress
+    # elsewhere (another worker process) does not hold it up. On PostgreSQL reads never wait.
+    alice = make_member("alice")
+    assert alice.post("/needs", json=need()).status_code == 201
+    assert alice.get("/needs").status_code == 200  # the token's first use is recorded (a write)
+    with database(app).engine.connect() as other:
+        other.begin()  # BEGIN IMMEDIATE on SQLite: the writer lock
+        other.execute(update(Listing).values(title="Rice, being edited"))
+        r = alice.get("/needs")
+        assert r.status_code == 200, r.json
+        assert (r.json["total"], r.json["items"][0]["title"]) == (1, need()["title"])
+        other.rollback()
+
+
+def test_a_listing_counts_every_match_beyond_its_page(make_member: Any) -> None:
+    alice = make_member("alice")
+    for n in range(5):
+        assert alice.post("/needs", json=need(title=f"need {n}")).status_code == 201
+    first, last, past = (alice.get(f"/needs?per_page=2&page={p}").json for p in (1, 3, 4))
+    assert (first["total"], len(first["items"])) == (5, 2)
+    assert (last["total"], len(last["items"])) == (5, 1)
+    assert (past["total"], past["items"]) == (5, [])
