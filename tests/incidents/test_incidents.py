@@ -176,3 +176,37 @@ def test_the_api_takes_an_emergency_declaration_from_the_roster_only(network: Ne
     assert refused.status_code == 403
     assert steward.post(f"/incidents/{created.get_json()['id']}/ratify",
                         json={"decision": passed_decision(fed)}).status_code == 200
+
+
+def test_the_cli_declares_an_emergency_for_the_roster_member_it_names(network: Network) -> None:
+    import json
+
+    from click.testing import CliRunner, Result
+
+    from node.cli import cli
+    from tests.conftest import TEST_SECRET
+
+    fed, _, _ = region(network)
+    responder(fed, "rita")
+    member(fed, "walt")
+    settings = fed.config["MUTUALAID"]
+    instance = settings.instance_path
+    values = {"env": "testing", "secret_key": TEST_SECRET, "database_url": settings.database_url,
+              "public_url": settings.public_url, "role": "federation", "federation_area_cells": [AREA]}
+    (instance / "mutualaid.toml").write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items()))
+    env: dict[str, str | None] = {"MUTUALAID_DATABASE_URL": None, "MUTUALAID_SECRET_KEY": None,
+                                  "MUTUALAID_INSTANCE_PATH": None}
+
+    def declare_by(*who: str) -> Result:
+        args = ["--instance", str(instance), "incident", "declare", "--kind", "flood", "--title", "Flood",
+                "--cell", AREA, "--emergency", *who]
+        return CliRunner().invoke(cli, args, env=env)
+
+    for who in ((), ("--by", "walt"), ("--by", "nobody")):
+        refused = declare_by(*who)
+        assert refused.exit_code == 1 and "rapid-response team" in refused.output, refused.output
+    declared = declare_by("--by", "rita")
+    assert declared.exit_code == 0, declared.output
+    assert "(provisional)" in declared.output
+    with session_scope(fed) as db:
+        assert [row.authority for row in db.scalars(select(Incident))] == ["emergency"]
