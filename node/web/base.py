@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from node.db import get_session
 from node.errors import Problem, Unauthenticated
@@ -95,6 +96,12 @@ def csrf_page(_exc: csrf.CsrfRefused) -> Response:
     return fail_page(message, 400)
 
 
+def too_large_page(_exc: RequestEntityTooLarge) -> Response:
+    """The page for a form, or a file sent with one, over the node's request size limit."""
+    message = gettext("What you sent is too large for this node. Send a smaller file or a shorter text.")
+    return fail_page(message, 413)
+
+
 def stop(message: str, status: int) -> NoReturn:
     """End the request with an error page."""
     abort(fail_page(message, status))
@@ -103,3 +110,4 @@ def stop(message: str, status: int) -> NoReturn:
 web.context_processor(layout_context)
 web.register_error_handler(Problem, problem_page)
 web.register_error_handler(csrf.CsrfRefused, csrf_page)
+web.register_error_handler(RequestEntityTooLarge, too_large_page)

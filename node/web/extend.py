@@ -21,7 +21,9 @@ MENU = "web_menu"
 
 def pages_blueprint(name: str, import_name: str) -> Blueprint:
     """A blueprint whose views are pages like the node's own."""
-    from node.web.base import csrf_page, layout_context, problem_page
+    from werkzeug.exceptions import RequestEntityTooLarge
+
+    from node.web.base import csrf_page, layout_context, problem_page, too_large_page
 
     bp = Blueprint(name, import_name)
     bp.before_request(i18n.remember_language)
@@ -29,6 +31,7 @@ def pages_blueprint(name: str, import_name: str) -> Blueprint:
     bp.context_processor(layout_context)
     bp.register_error_handler(Problem, problem_page)
     bp.register_error_handler(csrf.CsrfRefused, csrf_page)
+    bp.register_error_handler(RequestEntityTooLarge, too_large_page)
     PAGE_BLUEPRINTS.add(name)
     return bp
 

@@ -193,6 +193,8 @@ def test_the_signed_act_file_is_read_never_stored_and_capped(region: Region, tmp
     boundary, body = encode_multipart({"csrf_token": browser.token(path), "unsigned": "{}",
                                        "signed_file": FileStorage(io.BytesIO(b"{" + b" " * cap + b"}"),
                                                                   "big.json")})
-    big = browser.client.post(send, data=body, content_type=f"multipart/form-data; boundary={boundary}")
-    assert big.status_code == 413 and "exceeds the capacity limit" in text(big), text(big)[:300]
+    for language, reason in (("en", "too large for this node"), ("es", "demasiado grande para este nodo")):
+        big = browser.client.post(send, data=body, content_type=f"multipart/form-data; boundary={boundary}",
+                                  headers={"Accept-Language": language})
+        assert big.status_code == 413 and reason in text(big), text(big)[:300]
     assert files_under(tmp_path) == before
