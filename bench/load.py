@@ -49,6 +49,7 @@ RSS_GROWTH_BOUND_MB = 40.0
 RATE_LIMIT = "10000000 per minute"
 REJECTED = re.compile(rb'"status":\s*"rejected"')
 WARM_UP_SECONDS = 5.0
+WARM_UP_BATCHES = 400
 
 
 # --- the peer and its batches ------------------------------------------------------------------
@@ -301,7 +302,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         peer_id, identity = make_peer(root, instance)
         bodies = root / "batches.jsonl"
         warm_bodies = root / "warm.jsonl"
-        warm_seq = write_batches(identity, warm_bodies, 20, args.batch)
+        warm_seq = write_batches(identity, warm_bodies, WARM_UP_BATCHES, args.batch)
         signed = time.monotonic()
         last_seq = write_batches(identity, bodies, args.batches, args.batch, warm_seq) - warm_seq
         print(f"signed {last_seq} envelopes in {args.batches} batches in {time.monotonic() - signed:.1f} s",
@@ -314,10 +315,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         with gunicorn("node:create_app()", env, "/healthz") as (base, proc):
             list_url = base + "/api/v1/needs?per_page=20"
             inbox_url = base + "/federation/inbox"
-            # Warm-up: every worker has served both routes before memory is first read (the
-            # measured batches' seqs follow the warm-up's).
+            # Warm-up: every worker has served both routes, from as many connections as the
+            # runs use, before memory is first read (parts of the app load on first use). The
+            # measured batches' seqs follow the warm-up's.
             drive(generator, list_url, "GET", auth, None, WARM_UP_SECONDS, args.connections)
-            drive("python", inbox_url, "POST", post, warm_bodies, 1, 1)
+            drive(generator, inbox_url, "POST", post, warm_bodies, WARM_UP_SECONDS, args.connections)
             time.sleep(1)
             figures["rss_start_mb"] = memory_mb(proc.pid)["rss"]
             print(f"node after warm-up: RSS {figures['rss_start_mb']} MB", flush=True)
