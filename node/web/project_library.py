@@ -1,5 +1,6 @@
-"""The tool library on a phone: one item with its loan and waitlist, borrowing and lending,
-taking items back, and a member's own loans and holds."""
+"""The tool library on a phone: adding items with a photo, one item with its loan, waitlist,
+photos and repair notes, borrowing and lending, taking items back, and a member's own loans
+and holds."""
 
 from __future__ import annotations
 
@@ -9,17 +10,18 @@ from typing import Any
 
 from flask import request
 from flask_babel import gettext
+from jinja2.filters import do_filesizeformat
 from sqlalchemy import select
 
 from node.db import get_session, utcnow
-from node.errors import FieldError, NotFound, Problem, ValidationFailed
+from node.errors import FieldError, Forbidden, NotFound, Problem, TooLarge, ValidationFailed
 from node.members.models import Member
-from node.projects import service, shifts, tools
-from node.projects.models import Condition, Hold, HoldStatus, LibraryItem, Loan
-from node.projects.schemas_library import LoanIn, ReturnIn
+from node.projects import service, shifts, tools, uploads
+from node.projects.models import Condition, Hold, HoldStatus, LibraryItem, Loan, RepairNote, Upload
+from node.projects.schemas_library import ItemIn, LoanIn, RepairIn, ReturnIn
 from node.web import forms
 from node.web.base import done, page_member, render, settings
-from node.web.projects import bp
+from node.web.projects import _detail_page, bp
 
 DUE_HOUR = time(20, 0)  # a due date means that evening, in the node's time zone
 
@@ -44,14 +46,19 @@ def _item_page(item: LibraryItem, member: Member, status: int = 200, **extra: An
     participant = tools.is_participant(db, project, member)
     mine = next((h for h in line if h.member_id == member.id), None)
     ids = {h.member_id for h in line} | ({loan.borrower_id} if loan and loan.borrower_id else set())
+    repairs = list(db.scalars(select(RepairNote).where(RepairNote.item_id == item.id)
+                              .order_by(RepairNote.created_at.desc(), RepairNote.id)))
+    ids |= {n.author_id for n in repairs if n.author_id}
     names = {m.id: m.handle for m in db.scalars(select(Member).where(Member.id.in_(ids)))}
+    photos = list(db.scalars(select(Upload.id).where(Upload.item_id == item.id).order_by(Upload.created_at)))
     default_due = (datetime.now(shifts.zone(settings())).date().toordinal()
                    + min(14, settings().library_max_loan_days))
     extra.setdefault("values", {"due": date.fromordinal(default_due).isoformat()})
     return render(
         "projects/item.html", status=status, item=item, project=project, loan=loan, line=line,
         position=line.index(mine) + 1 if mine else None, my_hold=mine, names=names,
-        participant=participant, conditions=condition_labels(), now=utcnow(),
+        participant=participant, conditions=condition_labels(), now=utcnow(), repairs=repairs,
+        photos=photos, upload_max=do_filesizeformat(settings().upload_max_bytes),
         max_days=settings().library_max_loan_days,
         # Whoever is first in line may borrow it; the working group may lend it (to them).
         may_borrow=loan is None and not item.retired
@@ -165,3 +172,83 @@ def my_library() -> Any:
     return render("projects/my_library.html", loans=loans, holds=holds, positions=positions, items=items,
                   ready=HoldStatus.READY, now=utcnow(),
                   max_holds=settings().library_max_holds)
+
+
+def _photo(field: str = "photo") -> bytes:
+    """The photo sent with a form, or nothing when none was chosen."""
+    sent = request.files.get(field)
+    return sent.read() if sent is not None and sent.filename else b""
+
+
+def _photo_errors(problem: Problem) -> forms.FormErrors:
+    """The upload checks' refusal in plain words, on the photo field."""
+    errors = forms.from_problem(problem)
+    if "body" in errors.fields:
+        del errors.fields["body"]
+        if isinstance(problem, TooLarge):
+            errors.fields["photo"] = gettext("The photo is too large: at most %(size)s.",
+                                             size=do_filesizeformat(settings().upload_max_bytes))
+        else:
+            errors.fields["photo"] = gettext("Send a photo in JPEG, PNG or WebP format.")
+        errors.message = gettext("Some answers need another look.")
+    return errors
+
+
+@bp.post("/projects/<uuid:project_id>/items")
+def add_item(project_id: uuid.UUID) -> Any:
+    """Add an item to the tool library (its working group), with a photo if one is sent."""
+    member, db = page_member(), get_session()
+    project = service.get_project(db, project_id)
+    service.require_participant(db, project, member)
+    values = forms.text(request.form, "name", "description", "condition")
+    try:
+        data = forms.parse(ItemIn, values)
+        photo = _photo()
+        item = tools.add_item(db, project, member, data)
+        if photo:
+            uploads.store(db, settings(), member, photo, item=item)
+        db.commit()
+    except forms.FormErrors as exc:
+        return _detail_page(project.id, member, 422, item_values=values, item_errors=exc)
+    except Problem as exc:
+        db.rollback()
+        return _detail_page(project.id, member, exc.status, item_values=values,
+                            item_errors=_photo_errors(exc))
+    return done(gettext("%(name)s is in the library.", name=item.name), "web.projects.item", item_id=item.id)
+
+
+@bp.post("/items/<uuid:item_id>/repairs")
+def add_repair(item_id: uuid.UUID) -> Any:
+    """Note a fault or a repair (the working group); the item's condition follows."""
+    member, db = page_member(), get_session()
+    item = tools.get_item(db, item_id)
+    if not tools.is_participant(db, service.get_project(db, item.project_id), member):
+        raise Forbidden("only the tool library's working group keeps repair notes")
+    values = forms.text(request.form, "condition", "note")
+    try:
+        data = forms.parse(RepairIn, values)
+    except forms.FormErrors as exc:
+        return _item_page(item, member, 422, repair_values=values, repair_errors=exc)
+    tools.add_repair_note(db, item, member, data)
+    db.commit()
+    return done(gettext("The repair note is kept."), "web.projects.item", item_id=item.id)
+
+
+@bp.post("/items/<uuid:item_id>/photos")
+def add_photo(item_id: uuid.UUID) -> Any:
+    """Add a photo of the item (its working group)."""
+    member, db = page_member(), get_session()
+    item = tools.get_item(db, item_id)
+    service.require_participant(db, service.get_project(db, item.project_id), member)
+    try:
+        photo = _photo()
+        if not photo:
+            raise forms.FormErrors({"photo": gettext("Choose a photo.")})
+        uploads.store(db, settings(), member, photo, item=item)
+        db.commit()
+    except forms.FormErrors as exc:
+        return _item_page(item, member, 422, photo_errors=exc)
+    except Problem as exc:
+        db.rollback()
+        return _item_page(item, member, exc.status, photo_errors=_photo_errors(exc))
+    return done(gettext("The photo is added."), "web.projects.item", item_id=item.id)

@@ -89,6 +89,8 @@ def detail(project_id: uuid.UUID) -> Any:
 
 
 def _detail_page(project_id: uuid.UUID, member: Member, status: int = 200, **extra: Any) -> Any:
+    from node.web.project_library import condition_labels  # that module adds its views to bp
+
     db = get_session()
     project = service.get_project(db, project_id)
     group = list(
@@ -136,6 +138,7 @@ def _detail_page(project_id: uuid.UUID, member: Member, status: int = 200, **ext
         totals=ledger.totals(db, project) if participant or project.ledger_public else None,
         stories=told,
         pilot=TEMPLATES.get(project.template or ""),
+        conditions=condition_labels(),
         status=status,
         assemblies=[(str(a.id), a.title) for a in db.scalars(
             select(Assembly).where(Assembly.status != AssemblyStatus.CLOSED)
