@@ -19,7 +19,7 @@ from node.members.models import Member
 from node.projects import service, shifts, tools, uploads
 from node.projects.models import Condition, Hold, HoldStatus, LibraryItem, Loan, RepairNote, Upload
 from node.projects.schemas_library import ItemIn, LoanIn, RepairIn, ReturnIn
-from node.web import forms
+from node.web import csrf, forms
 from node.web.base import done, page_member, render, settings
 from node.web.projects import _detail_page, bp
 
@@ -195,6 +195,7 @@ def _photo_errors(problem: Problem) -> forms.FormErrors:
 
 
 @bp.post("/projects/<uuid:project_id>/items")
+@csrf.takes_photo
 def add_item(project_id: uuid.UUID) -> Any:
     """Add an item to the tool library (its working group), with a photo if one is sent."""
     member, db = page_member(), get_session()
@@ -235,6 +236,7 @@ def add_repair(item_id: uuid.UUID) -> Any:
 
 
 @bp.post("/items/<uuid:item_id>/photos")
+@csrf.takes_photo
 def add_photo(item_id: uuid.UUID) -> Any:
     """Add a photo of the item (its working group)."""
     member, db = page_member(), get_session()

@@ -108,3 +108,18 @@ def test_a_member_outside_the_working_group_may_not_add(app: Flask) -> None:
     assert photo.status_code == 403
     assert _count(app, LibraryItem) == 1 and _count(app, RepairNote) == 0 and _count(app, Upload) == 0
     assert _uploaded(app) == []
+
+
+def test_a_phone_sized_photo_passes_the_pages_request_limit(app_factory: Any) -> None:
+    """A photo form may be as large as an upload; every other form keeps the request limit."""
+    app = app_factory(max_request_bytes=4096, upload_max_bytes=20_000)
+    kim = member_pages(app, "kim")
+    path = _library(kim)
+    item = location(_add(kim, path, PNG + bytes(10_000), "phone.png"))
+    assert _count(app, Upload) == 1 and len(_uploaded(app)) == 1
+    over = _add(kim, path, JPEG + bytes(30_000), "huge.jpg")
+    assert over.status_code == 413 and "The photo is too large" in text(over)
+    assert _count(app, LibraryItem) == 1 and _count(app, Upload) == 1
+    long_note = kim.post(item + "/repairs", {"note": "x" * 6000, "condition": "good"}, token_from=item)
+    assert long_note.status_code == 413
+    assert _count(app, RepairNote) == 0
