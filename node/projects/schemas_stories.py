@@ -113,7 +113,10 @@ class SurveyOut(BaseModel):
     responses: int
     answered: bool
     created_at: datetime
-    answer_url: str | None = Field(default=None, description="For neighbours; shown once, at creation")
+    answer_url: str | None = Field(
+        default=None, description="For neighbours' programs (JSON); shown once, at creation")
+    answer_page_url: str | None = Field(
+        default=None, description="The page to share with neighbours (no account); shown once, at creation")
 
 
 class AnswerIn(Input):

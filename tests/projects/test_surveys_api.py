@@ -145,13 +145,17 @@ def test_neighbours_answer_through_a_secret_link(app: Any, make_member: Any) -> 
     link = s["answer_url"].removeprefix("http://node.test")
     neighbour = app.test_client()
     assert neighbour.get(link).json["title"] == "Kitchen needs"
+    page = s["answer_page_url"].removeprefix("http://node.test")
+    assert page == "/neighbours/surveys/" + link.rsplit("/", 1)[1]
+    assert "Kitchen needs" in neighbour.get(page).get_data(as_text=True)
     r = neighbour.post(link, json={"answers": {"needs": ["meals"], "people": 5}})
     assert r.status_code == 201, r.json
     [need] = alice.get("/needs?mine=true").json["items"]
     assert need["title"] == "Hot meals" and need["h3_cell"] == CELL
     assert "on behalf of a neighbour" in need["description"]
     assert neighbour.get("/api/v1/public/surveys/srv_guess").status_code == 404
-    assert alice.get(f"/surveys/{s['id']}").json["answer_url"] is None
+    again = alice.get(f"/surveys/{s['id']}").json
+    assert again["answer_url"] is None and again["answer_page_url"] is None
     assert alice.post(f"/surveys/{s['id']}/close").status_code == 200
     problem(neighbour.post(link, json={"answers": {"needs": ["food"]}}), 409)
 

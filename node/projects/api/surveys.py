@@ -29,12 +29,14 @@ def survey_out(
 ) -> schemas.SurveyOut:
     answered = viewer is not None and db.scalar(select(SurveyResponse.id).where(
         SurveyResponse.survey_id == survey.id, SurveyResponse.member_id == viewer.id)) is not None
-    url = f"{settings().public_url.rstrip('/')}/api/v1/public/surveys/{link}" if link else None
+    base = settings().public_url.rstrip("/")
+    url = f"{base}/api/v1/public/surveys/{link}" if link else None
+    page = f"{base}/neighbours/surveys/{link}" if link else None
     return schemas.SurveyOut(
         id=survey.id, project_id=survey.project_id, title=survey.title, intro=survey.intro,
         questions=survey.questions, status=survey.status, audience=survey.audience,
         responses=surveys.response_count(db, survey), answered=answered, created_at=survey.created_at,
-        answer_url=url,
+        answer_url=url, answer_page_url=page,
     )
 
 
