@@ -18,7 +18,7 @@ from node.errors import FieldError, Forbidden, NotFound, Problem, TooLarge, Vali
 from node.members.models import Member
 from node.projects import service, shifts, tools, uploads
 from node.projects.models import Condition, Hold, HoldStatus, LibraryItem, Loan, RepairNote, Upload
-from node.projects.schemas_library import ItemIn, LoanIn, RepairIn, ReturnIn
+from node.projects.schemas_library import ItemIn, ItemUpdate, LoanIn, RepairIn, ReturnIn
 from node.web import csrf, forms
 from node.web.base import done, page_member, render, settings
 from node.web.projects import _detail_page, bp
@@ -254,3 +254,36 @@ def add_photo(item_id: uuid.UUID) -> Any:
         db.rollback()
         return _item_page(item, member, exc.status, photo_errors=_photo_errors(exc))
     return done(gettext("The photo is added."), "web.projects.item", item_id=item.id)
+
+
+@bp.post("/items/<uuid:item_id>/edit")
+def edit_item(item_id: uuid.UUID) -> Any:
+    """Change an item's name or description (its working group)."""
+    member, db = page_member(), get_session()
+    item = tools.get_item(db, item_id)
+    service.require_participant(db, service.get_project(db, item.project_id), member)
+    values = forms.text(request.form, "name", "description")
+    # An emptied description is a change; an emptied name is not allowed.
+    values.setdefault("description", "")
+    try:
+        if "name" not in values:
+            raise forms.FormErrors({"name": gettext("Fill this in.")})
+        data = forms.parse(ItemUpdate, values)
+    except forms.FormErrors as exc:
+        return _item_page(item, member, 422, edit_values=values, edit_errors=exc)
+    tools.update_item(db, item, data)
+    db.commit()
+    return done(gettext("The item is changed."), "web.projects.item", item_id=item.id)
+
+
+@bp.post("/items/<uuid:item_id>/retire")
+def retire_item(item_id: uuid.UUID) -> Any:
+    """Take an item out of circulation, or put it back (its working group)."""
+    member, db = page_member(), get_session()
+    item = tools.get_item(db, item_id)
+    service.require_participant(db, service.get_project(db, item.project_id), member)
+    retire = request.form.get("retired") == "yes"
+    tools.update_item(db, item, ItemUpdate(retired=retire))
+    db.commit()
+    message = gettext("It is retired from the library.") if retire else gettext("It is back in the library.")
+    return done(message, "web.projects.item", item_id=item.id)

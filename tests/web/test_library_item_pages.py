@@ -123,3 +123,30 @@ def test_a_phone_sized_photo_passes_the_pages_request_limit(app_factory: Any) ->
     long_note = kim.post(item + "/repairs", {"note": "x" * 6000, "condition": "good"}, token_from=item)
     assert long_note.status_code == 413
     assert _count(app, RepairNote) == 0
+
+
+def test_the_working_group_changes_and_retires_an_item(app: Flask) -> None:
+    kim, lou = member_pages(app, "kim"), member_pages(app, "lou")
+    path = _library(kim)
+    item = location(_add(kim, path))
+    page = text(kim.get(item))
+    assert "Change the item" in page and "Retire it from the library" in page
+    blank = kim.post(item + "/edit", {"name": "", "description": "x"}, token_from=item)
+    assert blank.status_code == 422
+    changed = kim.post(item + "/edit", {"name": "Long ladder", "description": "4 m now"}, token_from=item)
+    page = text(kim.get(location(changed)))
+    assert "The item is changed." in page and "Long ladder" in page and "4 m now" in page
+
+    retired = kim.post(item + "/retire", {"retired": "yes"}, token_from=item)
+    page = text(kim.get(location(retired)))
+    assert "It is retired from the library." in page and "retired from the library" in page
+    assert "Put me on the list" not in text(lou.get(item))
+    back = kim.post(item + "/retire", {"retired": "no"}, token_from=item)
+    assert "It is back in the library." in text(kim.get(location(back)))
+
+    assert "Change the item" not in text(lou.get(item))
+    assert lou.post(item + "/edit", {"name": "Mine now"}, token_from=item).status_code == 403
+    assert lou.post(item + "/retire", {"retired": "yes"}, token_from=item).status_code == 403
+    with session_scope(app) as db:
+        kept = db.scalar(select(LibraryItem))
+        assert kept is not None and kept.name == "Long ladder" and not kept.retired
