@@ -60,6 +60,9 @@ class Person:
 
     def check(self) -> None:
         """The page in front of them: no console errors, no serious accessibility violation."""
+        # A step may end as soon as the new page's heading is in the DOM; its stylesheet may
+        # still be on the way, and axe would then measure unstyled links.
+        self.page.wait_for_load_state("load")
         assert not self.problems, self.problems
         if self.scripts:
             chromium.assert_accessible(self.page)
