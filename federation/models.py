@@ -253,6 +253,8 @@ class Rejection(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-# Incidents keep their table beside their rules; imported here so migrations see it.
+# Incidents, solidarity requests and take-overs keep their tables beside their rules; imported
+# here so that migrations see them.
 from federation import incidents as _incidents  # noqa: E402, F401
 from federation import solidarity as _solidarity  # noqa: E402, F401
+from federation import takeover as _takeover  # noqa: E402, F401

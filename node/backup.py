@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import enum
 import hashlib
-import importlib
 import json
 import os
 import re
@@ -30,8 +29,8 @@ from typing import Any
 from sqlalchemy import Connection, MetaData, Table, delete, func, inspect, select, text, update
 from sqlalchemy.types import TypeDecorator
 
-from node.db import Base, Database
-from node.migrate import alembic_config, current_heads, upgrade
+from node.db import Database
+from node.migrate import alembic_config, all_metadata, current_heads, upgrade
 from node.settings import SECRET_FILE, SETTINGS_FILE, Settings
 
 FORMAT = "mutualaid-backup"
@@ -40,7 +39,6 @@ MANIFEST = "manifest.json"
 UPLOADS = "uploads"
 BATCH = 500
 # Packages whose models live outside `node` (the migrations environment imports the same ones).
-MODEL_PACKAGES = ("federation", "delegates")
 # Rows `mutualaid init` makes on its own: a database holding only these has nothing to lose.
 SETUP_TABLES = {"categories", "federation_identity", "federation_node_keys", "federation_counters"}
 # Tables that are not the node's data: the schema version (kept in the manifest) and a broker's queue.
@@ -70,18 +68,6 @@ class Summary:
     @property
     def rows(self) -> int:
         return sum(self.tables.values())
-
-
-def metadata() -> MetaData:
-    """Every table of every package installed, in the metadata the models declare."""
-    importlib.import_module("node.models")
-    for package in MODEL_PACKAGES:
-        try:
-            importlib.import_module(f"{package}.models")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{package}.models":
-                raise
-    return Base.metadata
 
 
 # --- values -----------------------------------------------------------------------------------
@@ -148,7 +134,7 @@ def count_rows(database: Database) -> dict[str, int]:
     with database.engine.connect() as conn:
         present = set(inspect(conn).get_table_names())
         return {t.name: conn.scalar(select(func.count()).select_from(t)) or 0
-                for t in metadata().sorted_tables if t.name in present}
+                for t in all_metadata().sorted_tables if t.name in present}
 
 
 def backup(settings: Settings, target: Path, progress: Progress = lambda _n: None) -> Summary:
@@ -174,7 +160,7 @@ def backup(settings: Settings, target: Path, progress: Progress = lambda _n: Non
 
 def _dump_database(database: Database, archive: zipfile.ZipFile, summary: Summary,
                    progress: Progress) -> dict[str, Any]:
-    tables = metadata().sorted_tables
+    tables = all_metadata().sorted_tables
     with database.engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             # One snapshot for every table, so the rows agree with each other.
@@ -378,7 +364,7 @@ def _check_known(database: Database, archive: Archive, revisions: list[str]) -> 
     for revision in revisions:
         if script.get_revision(revision) is None:
             raise BackupError(f"the backup is from a newer version (schema {revision}): upgrade first")
-    known = set(metadata().tables)
+    known = set(all_metadata().tables)
     unknown = [t["name"] for t in archive.manifest["tables"] if t["name"] not in known]
     if unknown:
         raise BackupError("the backup has tables this version does not know: " + ", ".join(unknown))
@@ -389,7 +375,7 @@ def _check_empty(database: Database, force: bool) -> None:
         return
     with database.engine.connect() as conn:
         present = set(inspect(conn).get_table_names())
-        holding = [t.name for t in metadata().sorted_tables
+        holding = [t.name for t in all_metadata().sorted_tables
                    if t.name in present and t.name not in SETUP_TABLES
                    and conn.scalar(select(func.count()).select_from(t))]
     if holding:
@@ -402,7 +388,7 @@ def _prepare_schema(database: Database, revisions: list[str]) -> None:
     if current_heads(database) == set(revisions):
         return
     with database.engine.begin() as conn:
-        metadata().drop_all(conn, checkfirst=True)
+        all_metadata().drop_all(conn, checkfirst=True)
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     from alembic import command
 
@@ -415,13 +401,13 @@ def _prepare_schema(database: Database, revisions: list[str]) -> None:
 
 def _clear(conn: Connection) -> None:
     present = set(inspect(conn).get_table_names())
-    for table in reversed(metadata().sorted_tables):
+    for table in reversed(all_metadata().sorted_tables):
         if table.name in present:
             conn.execute(delete(table))
 
 
 def _load_table(conn: Connection, archive: Archive, name: str, progress: Progress) -> int:
-    model = metadata().tables[name]
+    model = all_metadata().tables[name]
     existing = {c["name"] for c in inspect(conn).get_columns(name)}
     # Only the columns the schema has at the archive's revision; later migrations fill the rest.
     table = Table(name, MetaData(), *[c._copy() for c in model.columns if c.name in existing])
@@ -456,7 +442,7 @@ def _reset_sequences(conn: Connection) -> None:
     # Explicit ids were inserted, so PostgreSQL's sequences must move past them.
     if conn.dialect.name != "postgresql":
         return
-    for table in metadata().sorted_tables:
+    for table in all_metadata().sorted_tables:
         columns = list(table.primary_key.columns)
         if len(columns) != 1 or columns[0].autoincrement is False or _python_type(columns[0]) is not int:
             continue

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import inspect
+from sqlalchemy import MetaData, inspect
 
-from node.db import Database
+from node.db import Base, Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def all_metadata() -> MetaData:
+    """The tables of every package, as the migrations must build them."""
+    import node.models  # noqa: F401  (registers the node's tables)
+
+    for package in ("federation", "delegates"):  # installed beside the node, or not
+        try:
+            importlib.import_module(f"{package}.models")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{package}.models":
+                raise
+    return Base.metadata
 
 
 def alembic_config(url: str) -> Config:

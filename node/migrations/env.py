@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
-
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import node.models  # noqa: F401  (registers the node's tables)
-from node.db import Base
-
-for package in ("federation", "delegates"):
-    try:
-        importlib.import_module(f"{package}.models")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{package}.models":
-            raise
+from node.migrate import all_metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = all_metadata()
 
 
 def run() -> None:

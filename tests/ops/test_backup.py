@@ -20,6 +20,7 @@ from node import backup, create_app
 from node.cli import cli
 from node.db import Database, session_scope
 from node.members.models import Member
+from node.migrate import all_metadata
 from tests.conftest import PG_URL, TEST_SECRET
 
 CELL = "881f1d4815fffff"
@@ -64,7 +65,7 @@ def snapshot(url: str) -> dict[str, list[dict[str, Any]]]:
                         for row in conn.execute(select(table)).mappings()
                     ),
                 )
-                for table in backup.metadata().sorted_tables
+                for table in all_metadata().sorted_tables
             }
     finally:
         database.dispose()
