@@ -208,6 +208,6 @@ def project_listings(db: Session, project: Project) -> list[Listing]:
         select(Listing)
         .join(ProjectListing, ProjectListing.listing_id == Listing.id)
         .where(ProjectListing.project_id == project.id)
-        .order_by(Listing.created_at.desc(), Listing.id)
+        .order_by(Listing.created_at.desc(), Listing.id.desc())
     )
     return list(db.scalars(stmt))

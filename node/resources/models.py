@@ -74,7 +74,9 @@ class Listing(Base):
     __tablename__ = "listings"
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
-        Index("ix_listings_kind_status_created", "kind", "status", "created_at"),
+        # Pages of listings are read newest first with this order and these filters: the index
+        # hands them over already sorted, and covers the count of all matches (expires_at).
+        Index("ix_listings_page", "kind", "status", "created_at", "id", "expires_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)

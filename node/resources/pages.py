@@ -84,7 +84,7 @@ def _statements(
                count.correlate(None).scalar_subquery().label("total"))
         .join(Member, Member.id == Listing.member_id)
         .where(*conditions)
-        .order_by(Listing.created_at.desc(), Listing.id)
+        .order_by(Listing.created_at.desc(), Listing.id.desc())
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
     )

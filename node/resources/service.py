@@ -186,7 +186,7 @@ def listings_query(kind: ListingKind, query: schemas.ListingQuery, member: Membe
         stmt = stmt.where(Listing.urgency == query.urgency)
     if query.mine:
         stmt = stmt.where(Listing.member_id == member.id)
-    return stmt.order_by(Listing.created_at.desc(), Listing.id)
+    return stmt.order_by(Listing.created_at.desc(), Listing.id.desc())
 
 
 # --- inventory ---------------------------------------------------------------------------
