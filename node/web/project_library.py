@@ -12,9 +12,10 @@ from flask import request
 from flask_babel import gettext
 from jinja2.filters import do_filesizeformat
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from node.db import get_session, utcnow
-from node.errors import FieldError, Forbidden, NotFound, Problem, TooLarge, ValidationFailed
+from node.errors import FieldError, NotFound, Problem, TooLarge, ValidationFailed
 from node.members.models import Member
 from node.projects import service, shifts, tools, uploads
 from node.projects.models import Condition, Hold, HoldStatus, LibraryItem, Loan, RepairNote, Upload
@@ -218,13 +219,18 @@ def add_item(project_id: uuid.UUID) -> Any:
     return done(gettext("%(name)s is in the library.", name=item.name), "web.projects.item", item_id=item.id)
 
 
+def _working_group_item(db: Session, item_id: uuid.UUID, member: Member) -> LibraryItem:
+    """The item, if the member is in its tool library's working group (else 403)."""
+    item = tools.get_item(db, item_id)
+    service.require_participant(db, service.get_project(db, item.project_id), member)
+    return item
+
+
 @bp.post("/items/<uuid:item_id>/repairs")
 def add_repair(item_id: uuid.UUID) -> Any:
     """Note a fault or a repair (the working group); the item's condition follows."""
     member, db = page_member(), get_session()
-    item = tools.get_item(db, item_id)
-    if not tools.is_participant(db, service.get_project(db, item.project_id), member):
-        raise Forbidden("only the tool library's working group keeps repair notes")
+    item = _working_group_item(db, item_id, member)
     values = forms.text(request.form, "condition", "note")
     try:
         data = forms.parse(RepairIn, values)
@@ -240,8 +246,7 @@ def add_repair(item_id: uuid.UUID) -> Any:
 def add_photo(item_id: uuid.UUID) -> Any:
     """Add a photo of the item (its working group)."""
     member, db = page_member(), get_session()
-    item = tools.get_item(db, item_id)
-    service.require_participant(db, service.get_project(db, item.project_id), member)
+    item = _working_group_item(db, item_id, member)
     try:
         photo = _photo()
         if not photo:
@@ -260,8 +265,7 @@ def add_photo(item_id: uuid.UUID) -> Any:
 def edit_item(item_id: uuid.UUID) -> Any:
     """Change an item's name or description (its working group)."""
     member, db = page_member(), get_session()
-    item = tools.get_item(db, item_id)
-    service.require_participant(db, service.get_project(db, item.project_id), member)
+    item = _working_group_item(db, item_id, member)
     values = forms.text(request.form, "name", "description")
     # An emptied description is a change; an emptied name is not allowed.
     values.setdefault("description", "")
@@ -280,8 +284,7 @@ def edit_item(item_id: uuid.UUID) -> Any:
 def retire_item(item_id: uuid.UUID) -> Any:
     """Take an item out of circulation, or put it back (its working group)."""
     member, db = page_member(), get_session()
-    item = tools.get_item(db, item_id)
-    service.require_participant(db, service.get_project(db, item.project_id), member)
+    item = _working_group_item(db, item_id, member)
     retire = request.form.get("retired") == "yes"
     tools.update_item(db, item, ItemUpdate(retired=retire))
     db.commit()
