@@ -3,7 +3,9 @@
     python -m bench.api [--duration 5] [--rounds 3] [--connections 8] [--generator auto|wrk|python]
 
 Starts, in one run: a node under gunicorn (2 sync workers) on embedded defaults in a temporary
-instance, seeded with 100 open needs; and a bare Flask endpoint under gunicorn (2 workers). Load
+instance, seeded with 100 open needs; and a bare Flask endpoint under gunicorn (2 workers). For
+the memory figure it also starts, for a moment, the least app on the node's stack
+(bench/reference.py: Flask, one SQLAlchemy model, one pydantic model) under the same gunicorn. Load
 comes from a separate process: `wrk` when it is installed (Debian package `wrk`), otherwise a
 Python generator with keep-alive connections; the same generator measures all three endpoints.
 Prints readable lines, then as its last line one JSON object of the figures. Every process it
@@ -277,6 +279,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             figures["idle_memory_mb"] = idle = memory_mb(proc.pid)
             print(f"idle node after warm-up: RSS {idle['rss']} MB (PSS {idle['pss']} MB); master and "
                   f"{WORKERS} workers: {' + '.join(str(r) for r in idle['processes_rss'])} MB")
+            figures["reference_memory_mb"] = ref = reference_memory(env, Path(tmp), run)
+            print(f"the least Flask + SQLAlchemy + pydantic app under the same gunicorn: RSS {ref['rss']} MB "
+                  f"(PSS {ref['pss']} MB); master and {WORKERS} workers: "
+                  f"{' + '.join(str(r) for r in ref['processes_rss'])} MB")
             # Bare and list take turns, so that a machine shared with other work slows both alike.
             rounds: dict[str, list[dict[str, float]]] = {"bare": [], "list": []}
             for _ in range(args.rounds):
@@ -298,10 +304,20 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         figures["bare_cpu_ms_per_request"] / figures["list_cpu_ms_per_request"], 3)
     figures["idle_rss_mb"] = figures["idle_memory_mb"]["rss"]
     figures["idle_pss_mb"] = figures["idle_memory_mb"]["pss"]
+    figures["reference_rss_mb"] = figures["reference_memory_mb"]["rss"]
     figures["load_average_after"] = round(os.getloadavg()[0], 2)
     figures["floors"] = {"list_ratio_min": 0.25, "idle_rss_mb_max": 150,
                          "list_ok": figures["list_ratio"] >= 0.25, "rss_ok": figures["idle_rss_mb"] < 150}
     return figures
+
+
+def reference_memory(env: dict[str, str], tmp: Path, run: Any) -> dict[str, Any]:
+    """Idle memory of the reference app (bench/reference.py) under gunicorn, warmed up like the node."""
+    ref_env = {**env, "BENCH_REFERENCE_DB": str(tmp / "reference.sqlite3")}
+    with gunicorn("bench.reference:create_app()", ref_env, "/needs") as (base, proc):
+        run("warm-up", 2, base + "/needs", "GET", {}, None, proc.pid)
+        time.sleep(1)
+        return memory_mb(proc.pid)
 
 
 def median(values: list[float]) -> float:
@@ -363,7 +379,8 @@ def main(argv: list[str] | None = None) -> None:
     figures = measure(args)
     print(f"list: {figures['list_ratio']:.0%} of bare (floor 25%; by CPU per request "
           f"{figures['list_cpu_ratio']:.0%}); create: {figures['create_ratio']:.0%} of bare; idle node "
-          f"RSS {figures['idle_rss_mb']} MB, PSS {figures['idle_pss_mb']} MB (floor < 150 MB)")
+          f"RSS {figures['idle_rss_mb']} MB, PSS {figures['idle_pss_mb']} MB (floor < 150 MB; the least "
+          f"app on the same stack: RSS {figures['reference_rss_mb']} MB)")
     print(json.dumps(figures, sort_keys=True))
 
 
