@@ -117,9 +117,10 @@ def _sqlite_begin_immediate(connection: Any) -> None:
     # waiting; IMMEDIATE waits for the writer lock (busy_timeout), which is what several
     # processes sharing one SQLite file need. A read-only request's transactions do not write
     # after reading, so they begin deferred: a snapshot, no lock.
-    # Straight to the driver: SQLAlchemy's execution machinery costs more than BEGIN itself.
-    read_only = connection.get_execution_options().get(READ_ONLY)
-    connection.connection.driver_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def init_app(app: Flask, url: str) -> None:
