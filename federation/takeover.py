@@ -21,10 +21,12 @@ from pydantic import Field
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from federation import bodies
+from federation import (
+    bodies,
+    pledges,  # the module, not its names: pledges imports models, which import this
+)
 from federation.envelope import EnvelopeError, now
 from federation.models import Pledge, PledgeStatus
-from federation.pledges import lock_publishing
 from federation.registry import APPLIED, ApplyContext, register
 from node.db import Base, utcnow
 from node.errors import Conflict, FieldError, InvalidState, NotFound, ValidationFailed
@@ -135,7 +137,7 @@ def fulfil(db: Session, app: Flask, pledge_id: uuid.UUID) -> Pledge:
     from federation.identity import local_identity
 
     local_id = local_identity(app, db).node_id
-    lock_publishing(db)
+    pledges.lock_publishing(db)
     pledge = _owned(db, local_id, pledge_id)
     if pledge.status != PledgeStatus.ACCEPTED:
         raise InvalidState(f"the pledge is {pledge.status.value}")
@@ -152,7 +154,7 @@ def approve(db: Session, app: Flask, takeover_id: uuid.UUID) -> Takeover:
     from node.resources.models import Listing
 
     local_id = local_identity(app, db).node_id
-    lock_publishing(db)
+    pledges.lock_publishing(db)
     row = _owned_request(db, local_id, takeover_id)
     # The same lock as every decision on this listing (federation/pledges.py): counter, then row.
     db.execute(select(Listing.id).where(Listing.id == row.listing_id).with_for_update())
@@ -182,7 +184,7 @@ def refuse(db: Session, app: Flask, takeover_id: uuid.UUID, reason: str) -> Take
     """At the owner: a steward refuses a pending take-over, saying why."""
     from federation.identity import local_identity
 
-    lock_publishing(db)
+    pledges.lock_publishing(db)
     row = _owned_request(db, local_identity(app, db).node_id, takeover_id)
     _refuse(db, app, row, reason or "refused by the owner")
     return row
@@ -190,7 +192,7 @@ def refuse(db: Session, app: Flask, takeover_id: uuid.UUID, reason: str) -> Take
 
 def approve_due(db: Session, app: Flask, moment: datetime) -> int:
     """Sweep job: approve the take-overs nobody decided on in time; returns how many."""
-    lock_publishing(db)  # first: a steward's decision in flight is then seen, not overwritten
+    pledges.lock_publishing(db)  # first: a steward's decision in flight is then seen, not overwritten
     due = list(db.scalars(select(Takeover.id).where(
         Takeover.status == REQUESTED, Takeover.decide_by.is_not(None), Takeover.decide_by <= moment,
     ).order_by(Takeover.decide_by)))
@@ -257,7 +259,7 @@ def apply_requested(ctx: ApplyContext, body: TakeoverRequested) -> str:
         raise EnvelopeError("not-owner", f"listing {body.listing_id} belongs to {body.owner}, not this node")
     if ctx.db.get(Takeover, body.takeover_id) is not None:
         return "ignored: this take-over was already received"
-    lock_publishing(ctx.db)
+    pledges.lock_publishing(ctx.db)
     ctx.db.execute(select(Listing.id).where(Listing.id == body.listing_id).with_for_update())
     pledge = ctx.db.get(Pledge, body.pledge_id)
     if pledge is not None and (pledge.owner_node != ctx.local_id or pledge.listing_id != body.listing_id):
@@ -308,7 +310,7 @@ def apply_decided(ctx: ApplyContext, body: TakeoverDecided) -> str:
 
 def apply_progress(ctx: ApplyContext, body: PledgeProgress) -> str:
     """At the owner: the pledger's pledge is moving; pending take-overs of it are refused."""
-    lock_publishing(ctx.db)
+    pledges.lock_publishing(ctx.db)
     pledge = ctx.db.get(Pledge, body.pledge_id)
     if pledge is None or pledge.owner_node != ctx.local_id or pledge.listing_id != body.listing_id:
         return "ignored: no such pledge against this node's listings"
