@@ -112,7 +112,21 @@ def _wrap(view: View, op: Operation) -> View:
     return handle
 
 
-_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+# Values orjson would write differently from the rest of the app (datetimes, dataclasses) or
+# cannot write (Decimal) go to Flask's own conversion.
+_ORJSON_OPTIONS = (
+    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
+def _dumps(result: Any) -> bytes | str:
+    """JSON of plain data, in the view's own key order; orjson, which is ten times faster."""
+    try:
+        return orjson.dumps(result, default=DefaultJSONProvider.default, option=_ORJSON_OPTIONS)
+    except TypeError:
+        # What only the standard library writes: integers beyond 64 bits, text that is not
+        # valid UTF-8 (a lone surrogate echoed back from a peer's envelope).
+        return current_app.json.dumps(result, sort_keys=False)
 
 
 def json_response(result: Any, status: int = 200) -> Response:
@@ -123,9 +137,7 @@ def json_response(result: Any, status: int = 200) -> Response:
     elif result is None:
         return Response(status=204)
     else:
-        # Key order is the view's own. Types orjson does not write the way the rest of the app
-        # does (datetimes, Decimal, ...) go to Flask's own JSON conversion, so output is the same.
-        payload = orjson.dumps(result, default=DefaultJSONProvider.default, option=_ORJSON_OPTIONS)
+        payload = _dumps(result)
     return Response(payload, status=status, mimetype="application/json")
 
 
