@@ -313,7 +313,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 def reference_memory(env: dict[str, str], tmp: Path, run: Any) -> dict[str, Any]:
     """Idle memory of the reference app (bench/reference.py) under gunicorn, warmed up like the node."""
-    ref_env = {**env, "BENCH_REFERENCE_DB": str(tmp / "reference.sqlite3")}
+    from bench import reference
+
+    path = str(tmp / "reference.sqlite3")
+    reference.prepare(path)
+    ref_env = {**env, "BENCH_REFERENCE_DB": path}
     with gunicorn("bench.reference:create_app()", ref_env, "/needs") as (base, proc):
         run("warm-up", 2, base + "/needs", "GET", {}, None, proc.pid)
         time.sleep(1)

@@ -2,7 +2,7 @@
 
 Flask, one SQLAlchemy 2 ORM model, one pydantic model and one JSON route: its idle memory under
 the same gunicorn as the node is what the stack itself costs, before any of the node's own code.
-The database is a throwaway SQLite file named by BENCH_REFERENCE_DB.
+The database is a throwaway SQLite file named by BENCH_REFERENCE_DB, made by prepare().
 """
 
 from __future__ import annotations
@@ -32,9 +32,19 @@ class NeedOut(BaseModel):
     title: str
 
 
+def prepare(path: str, rows: int = 20) -> None:
+    """Make the throwaway database, with rows for the route to return (before gunicorn starts:
+    its workers would otherwise race to create the table)."""
+    engine = create_engine(f"sqlite:///{path}")
+    Base.metadata.create_all(engine)  # a file made for this one run, never a node's database
+    with Session(engine) as db:
+        db.add_all(Need(title=f"Need number {n}") for n in range(rows))
+        db.commit()
+    engine.dispose()
+
+
 def create_app() -> Flask:
     engine = create_engine(f"sqlite:///{os.environ['BENCH_REFERENCE_DB']}")
-    Base.metadata.create_all(engine)  # a file made for this one run, never a node's database
     app = Flask("reference")
 
     @app.get("/needs")
