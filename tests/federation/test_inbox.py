@@ -357,3 +357,15 @@ def test_listings_new_in_a_batch_are_written_before_another_type_reads(
         columns = (RemoteListing.title, RemoteListing.status, RemoteListing.version_seq)
         rows = sorted(tuple(row) for row in db.execute(select(*columns)))
     assert rows == [("", "withdrawn", 5), ("Rice for 6", "open", 4), ("Tent", "open", 2)]
+
+
+def test_an_id_that_is_not_valid_text_is_refused_and_echoed_not_a_500(pair: Network) -> None:
+    b = pair.nodes["b"]
+    before = row_counts(b)
+    # Valid JSON whose id decodes to a lone surrogate, which no UTF-8 text can hold.
+    raw = '{"envelopes": [{"id": "\\ud800x"}]}'
+    response = b.test_client().post("/federation/inbox", data=raw, content_type="application/json")
+    assert response.status_code == 200
+    [result] = results(response)
+    assert result["id"] == "\ud800x" and result["status"] == "rejected"
+    assert row_counts(b) == before
