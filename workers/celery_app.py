@@ -99,6 +99,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+def declare_queue(settings: Settings) -> None:
+    """Make sure the broker has the node's task queue (safe to run again)."""
+    from kombu import Connection, Queue
+
+    with Connection(settings.celery_broker_url) as connection:
+        Queue(settings.celery_queue).bind(connection.default_channel).declare()
+
+
 class CeleryWaker:
     """Wakes drainers and pulls by sending tasks (installed by workers.init_app)."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,19 @@ def test_init_add_member_token_and_invite(instance: Path) -> None:
     settings = json.loads(invoke(instance, "settings").output)
     assert settings["node_name"] == "Kiez" and settings["join_policy"] == "invite"
     assert "Database is up to date." in invoke(instance, "migrate").output
+
+
+def test_init_and_migrate_make_the_task_queue_before_any_process_uses_it(instance: Path) -> None:
+    # Two processes first using a queue of the embedded broker at once could both create it.
+    invoke(instance, "init")
+    queue = json.loads(invoke(instance, "settings").output)["celery_queue"]
+    invoke(instance, "migrate")
+    connection = sqlite3.connect(instance / "broker.sqlite3")
+    try:
+        names = [row[0] for row in connection.execute("SELECT name FROM kombu_queue")]
+    finally:
+        connection.close()
+    assert names == [queue]
 
 
 def test_cli_errors_are_sentences_not_tracebacks(instance: Path) -> None:
