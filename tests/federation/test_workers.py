@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 from celery import Celery
-from celery.contrib.testing.worker import start_worker
 from flask import Flask
 from sqlalchemy import select
 
 from federation import wake
 from federation.models import Peer
 from node.db import session_scope
+from tests.celery_support import threaded_worker
 from tests.federation.network import Network
 from tests.federation.outbox_support import add_peer, publish_many, queued
 from tests.federation.receiver import Receiver, running_receiver
@@ -41,15 +41,7 @@ def broker_app(app_factory: Any, tmp_path: Path) -> Flask:
 @pytest.fixture
 def worker(broker_app: Flask) -> Iterator[Celery]:
     """A real Celery worker consuming the app's queue in a thread of this process."""
-    celery = make_celery(broker_app)
-    with start_worker(
-        celery,
-        pool="threads",
-        concurrency=2,
-        perform_ping_check=False,
-        loglevel="WARNING",
-        shutdown_timeout=30,
-    ):
+    with threaded_worker(make_celery(broker_app), concurrency=2) as celery:
         yield celery
 
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 from celery import Celery
-from celery.contrib.testing.worker import start_worker
 from flask import Flask
 from sqlalchemy import select
 
 from node import create_app
 from node.db import session_scope, utcnow
 from node.projects.models import Loan, Notification, NotificationStatus
+from tests.celery_support import threaded_worker
 from tests.conftest import Api
 from tests.harness import Cluster, wait_until
 from tests.node.factories import set_columns
@@ -36,9 +36,7 @@ def mail_app(app_factory: Any, tmp_path: Path, smtp: Any) -> Flask:
 @pytest.fixture
 def worker(mail_app: Flask) -> Iterator[Celery]:
     """A real Celery worker consuming the app's queue in a thread of this process."""
-    celery = make_celery(mail_app)
-    with start_worker(celery, pool="threads", concurrency=1, perform_ping_check=False,
-                      loglevel="WARNING", shutdown_timeout=30):
+    with threaded_worker(make_celery(mail_app), concurrency=1) as celery:
         yield celery
 
 
