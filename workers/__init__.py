@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask
 
 from node.settings import Settings
 from node.signals import node_initialised
+
+log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
@@ -37,4 +40,8 @@ def _declare_queue(app: Flask, **_: Any) -> None:
         return  # test apps without a broker never use one (init_app)
     from workers.celery_app import declare_queue
 
-    declare_queue(settings)
+    try:
+        declare_queue(settings)
+    except Exception as exc:  # a broker that is down must not stop set-up or migrations
+        log.warning("the broker did not answer (%s); its queue is made when first used",
+                    type(exc).__name__)
