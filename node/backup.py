@@ -38,7 +38,6 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 UPLOADS = "uploads"
 BATCH = 500
-# Packages whose models live outside `node` (the migrations environment imports the same ones).
 # Rows `mutualaid init` makes on its own: a database holding only these has nothing to lose.
 SETUP_TABLES = {"categories", "federation_identity", "federation_node_keys", "federation_counters"}
 # Tables that are not the node's data: the schema version (kept in the manifest) and a broker's queue.
